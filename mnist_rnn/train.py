@@ -1,0 +1,246 @@
+"""The training loop: train, evaluate, check states vs outputs, checkpoint, resume."""
+
+import dataclasses
+import math
+import os
+import sys
+import time
+from typing import Callable, Optional
+
+from absl import logging
+import numpy as np
+import tensorflow as tf
+import tf_keras
+
+from mnist_rnn import config as config_lib
+from mnist_rnn import metrics_log
+from mnist_rnn import mnist_data
+from mnist_rnn import state_check
+from models import classifier
+
+tf1 = tf.compat.v1
+
+CHECKPOINT_PREFIX = 'ckpt'
+
+
+class TrainingInterrupted(Exception):
+  """Training stopped on request; a checkpoint of the current weights was saved."""
+
+
+class NonFiniteLoss(Exception):
+  """The loss became NaN or infinite; the last good checkpoint is kept."""
+
+
+@dataclasses.dataclass
+class RunResult:
+  history: list            # metrics records, one per epoch, 1..epochs
+  resumed_from_step: int   # 0 for a fresh run
+  already_complete: bool   # the workdir had finished all epochs before this call
+
+
+def learning_rate_at(step: int, total_steps: int, base: float, schedule: str) -> float:
+  """The learning rate for training step `step` (0-based) of `total_steps`."""
+  if schedule == 'constant' or total_steps <= 0:
+    return base
+  # Cosine decay from `base` to 0 over the run.
+  return 0.5 * base * (1.0 + math.cos(math.pi * min(step, total_steps) / total_steps))
+
+
+def epoch_order(seed: int, epoch: int, n: int) -> np.ndarray:
+  """The shuffled example order of `epoch` (1-based): a function of seed and epoch only,
+  so a resumed run sees the same batches as an uninterrupted one."""
+  return np.random.default_rng([seed, epoch]).permutation(n)
+
+
+def session_config() -> tf1.ConfigProto:
+  return tf1.ConfigProto()
+
+
+class Trainer:
+  """Owns one graph and session for one TrainConfig; see `train_and_evaluate`."""
+
+  def __init__(self, config: config_lib.TrainConfig, data: mnist_data.Mnist):
+    self.config = config
+    self.train = data.train.take(config.train_examples)
+    self.test = data.test.take(config.test_examples)
+    self.graph = tf.Graph()
+    with self.graph.as_default():
+      build_start = time.perf_counter()
+      self.model = classifier.build(config.model)
+      self.saver = tf1.train.Saver(max_to_keep=3)
+      self.init = tf1.global_variables_initializer()
+      self.build_seconds = time.perf_counter() - build_start
+    self.graph.finalize()
+    self.session = tf1.Session(graph=self.graph, config=session_config())
+    self.steps_per_epoch = math.ceil(len(self.train) / config.batch_size)
+    check = self.test.take(config.check_examples)
+    self.check_feed = {self.model.images: check.images}
+
+  def close(self):
+    self.session.close()
+
+  # -- checkpoints ------------------------------------------------------------
+
+  def restore_or_init(self) -> int:
+    """Restores the latest checkpoint in the workdir; returns the global step."""
+    latest = tf1.train.latest_checkpoint(self.config.workdir)
+    if latest:
+      with self.graph.as_default():
+        self.saver.restore(self.session, latest)
+    else:
+      self.session.run(self.init)
+    return int(self.session.run(self.model.global_step))
+
+  def save(self) -> str:
+    step = int(self.session.run(self.model.global_step))
+    with self.graph.as_default():
+      return self.saver.save(self.session,
+                             os.path.join(self.config.workdir, CHECKPOINT_PREFIX),
+                             global_step=step)
+
+  # -- one epoch --------------------------------------------------------------
+
+  def evaluate(self, split: mnist_data.Split) -> tuple:
+    """Returns (mean loss, accuracy) of the current weights on `split`."""
+    m = self.model
+    loss_sum, correct = 0.0, 0
+    bs = self.config.eval_batch_size
+    for start in range(0, len(split), bs):
+      images, labels = split.images[start:start + bs], split.labels[start:start + bs]
+      loss, c = self.session.run([m.loss, m.correct],
+                                 {m.images: images, m.labels: labels})
+      loss_sum += float(loss) * len(labels)
+      correct += int(c)
+    return loss_sum / len(split), correct / len(split)
+
+  def check(self) -> state_check.StateCheck:
+    m = self.model
+    return state_check.run_check(self.session, m.last_output, m.final_h, m.final_c,
+                                 self.check_feed)
+
+  def train_epoch(self, epoch: int, first_batch: int,
+                  should_stop: Callable[[], bool]) -> tuple:
+    """Trains batches first_batch.. of `epoch`; returns (examples, seconds).
+
+    Raises:
+      TrainingInterrupted: `should_stop()` became true (after saving).
+      NonFiniteLoss: a step's loss was NaN or infinite (nothing saved).
+    """
+    cfg, m = self.config, self.model
+    order = epoch_order(cfg.model.seed, epoch, len(self.train))
+    total_steps = self.steps_per_epoch * cfg.epochs
+    # A live bar on a terminal; nothing in a log file (the epoch line says it all).
+    progress = tf_keras.utils.Progbar(self.steps_per_epoch, unit_name='step',
+                                      stateful_metrics=['lr'],
+                                      verbose=1 if sys.stdout.isatty() else 0)
+    examples, start = 0, time.perf_counter()
+    for b in range(first_batch, self.steps_per_epoch):
+      if should_stop():
+        path = self.save()
+        raise TrainingInterrupted(
+            f'stopped at epoch {epoch} batch {b}/{self.steps_per_epoch};'
+            f' saved {path}')
+      idx = order[b * cfg.batch_size:(b + 1) * cfg.batch_size]
+      step = (epoch - 1) * self.steps_per_epoch + b
+      lr = learning_rate_at(step, total_steps, cfg.learning_rate, cfg.lr_schedule)
+      try:
+        _, loss = self.session.run(
+            [m.train_op, m.loss],
+            {m.images: self.train.images[idx], m.labels: self.train.labels[idx],
+             m.learning_rate: lr})
+      except tf.errors.InvalidArgumentError as e:
+        if 'NaN or infinite' not in e.message:
+          raise
+        raise NonFiniteLoss(
+            f'training loss became NaN or infinite at epoch {epoch} batch {b};'
+            f' stopped without saving, the last good checkpoint in'
+            f' {cfg.workdir} is kept') from None
+      examples += len(idx)
+      progress.update(b + 1, [('loss', loss), ('lr', lr)])
+    return examples, time.perf_counter() - start
+
+  # -- the whole run ----------------------------------------------------------
+
+  def run(self, should_stop: Callable[[], bool]) -> RunResult:
+    cfg, m = self.config, self.model
+    metrics_path = os.path.join(cfg.workdir, metrics_log.FILE_NAME)
+    step = self.restore_or_init()
+    done_epochs, first_batch = divmod(step, self.steps_per_epoch)
+    history = metrics_log.truncate_after(metrics_path, done_epochs)
+    if step:
+      logging.info('resuming %s from step %d: epoch %d, batch %d/%d',
+                   cfg.workdir, step, done_epochs + 1, first_batch,
+                   self.steps_per_epoch)
+    if done_epochs >= cfg.epochs:
+      logging.info('%s already holds %d of %d epochs: nothing to train',
+                   cfg.workdir, done_epochs, cfg.epochs)
+      return RunResult(history, step, already_complete=True)
+
+    logging.info('%s/%s%s: %d train, %d test examples, %d steps/epoch, graph built'
+                 ' in %.2fs', cfg.model.cell, cfg.model.runner,
+                 ' time-major' if cfg.model.time_major else '', len(self.train),
+                 len(self.test), self.steps_per_epoch, self.build_seconds)
+    for epoch in range(done_epochs + 1, cfg.epochs + 1):
+      if first_batch == 0:
+        self.session.run(m.reset_epoch_metrics)
+      epoch_start = time.perf_counter()
+      examples, train_seconds = self.train_epoch(epoch, first_batch, should_stop)
+      first_batch = 0
+      sums = self.session.run(m.epoch_metrics)
+      test_loss, test_accuracy = self.evaluate(self.test)
+      check = self.check()
+      record = {
+          'epoch': epoch,
+          'cell': cfg.model.cell,
+          'runner': cfg.model.runner,
+          'time_major': cfg.model.time_major,
+          'train_loss': sums['loss_sum'] / sums['seen'],
+          'train_accuracy': sums['correct'] / sums['seen'],
+          'test_loss': test_loss,
+          'test_accuracy': test_accuracy,
+          'examples_per_sec': examples / train_seconds if train_seconds else 0.0,
+          'epoch_seconds': time.perf_counter() - epoch_start,
+          'learning_rate': learning_rate_at(
+              epoch * self.steps_per_epoch, self.steps_per_epoch * cfg.epochs,
+              cfg.learning_rate, cfg.lr_schedule),
+          **check.metrics(),
+      }
+      # Metrics first, then the checkpoint: a kill in between re-trains this
+      # epoch on resume and truncate_after drops the orphaned record.
+      metrics_log.append(metrics_path, record)
+      self.save()
+      history.append(record)
+      logging.info('epoch %d/%d | train loss %.4f acc %.4f | test loss %.4f acc %.4f'
+                   ' | %.0f ex/s %.1fs | %s', epoch, cfg.epochs, record['train_loss'],
+                   record['train_accuracy'], test_loss, test_accuracy,
+                   record['examples_per_sec'], record['epoch_seconds'],
+                   check.log_text())
+    best = max(r['test_accuracy'] for r in history)
+    logging.info('done: %d epochs | best test accuracy %.4f | last test accuracy %.4f'
+                 ' | states.h == outputs[-1] every epoch: %s', len(history), best,
+                 history[-1]['test_accuracy'],
+                 all(r['state_equals_output'] for r in history))
+    return RunResult(history, step, already_complete=False)
+
+
+def train_and_evaluate(config: config_lib.TrainConfig,
+                       data: Optional[mnist_data.Mnist] = None,
+                       should_stop: Callable[[], bool] = lambda: False) -> RunResult:
+  """Trains `config` in `config.workdir`, resuming from its latest checkpoint.
+
+  Args:
+    config: the run's configuration; `config.workdir` must exist and be writable.
+    data: the dataset (loaded from `config.data_dir` when None).
+    should_stop: polled before every step; when it returns True the current
+      weights are saved and TrainingInterrupted is raised.
+
+  Returns:
+    RunResult with the metrics of every epoch 1..config.epochs.
+  """
+  if data is None:
+    data = mnist_data.load(config.data_dir or mnist_data.BUNDLED_DIR)
+  trainer = Trainer(config, data)
+  try:
+    return trainer.run(should_stop)
+  finally:
+    trainer.close()

@@ -1,0 +1,77 @@
+"""The real CLI, end to end in a subprocess: every cell x runner on a few hundred
+examples (the CPU smoke test), and bad input failing with one line."""
+
+import json
+import os
+import subprocess
+import sys
+
+import pytest
+
+ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+SMOKE = os.path.join(ROOT, 'configs', 'smoke.flags')
+
+
+def run_cli(*args, timeout=300):
+  env = dict(os.environ)
+  env.pop('TF_USE_LEGACY_KERAS', None)  # the program must set it itself
+  return subprocess.run([sys.executable, os.path.join(ROOT, 'train_mnist_rnn.py'), *args],
+                        cwd=ROOT, env=env, capture_output=True, text=True, timeout=timeout)
+
+
+def assert_one_line_error(result, *fragments):
+  assert result.returncode != 0
+  assert 'Traceback' not in result.stderr
+  lines = [l for l in result.stderr.splitlines() if l.startswith('train_mnist_rnn.py: error:')]
+  assert len(lines) == 1, result.stderr[-2000:]
+  for fragment in fragments:
+    assert fragment in lines[0], lines[0]
+
+
+@pytest.mark.parametrize('args', [
+    ['--cell=lstm', '--runner=static'],
+    ['--cell=lstm', '--runner=dynamic'],
+    ['--cell=lstm', '--runner=dynamic', '--time_major'],
+    ['--cell=gru', '--runner=static'],
+    ['--cell=gru', '--runner=dynamic'],
+], ids=['lstm-static', 'lstm-dynamic', 'lstm-time_major', 'gru-static', 'gru-dynamic'])
+def test_smoke_run_writes_metrics_and_logs_the_check(tmp_path, args):
+  result = run_cli(f'--flagfile={SMOKE}', *args, f'--workdir={tmp_path}')
+  assert result.returncode == 0, result.stderr[-3000:]
+  with open(tmp_path / 'metrics.jsonl') as f:
+    records = [json.loads(line) for line in f]
+  assert [r['epoch'] for r in records] == [1, 2]
+  cell, runner = args[0].split('=')[1], args[1].split('=')[1]
+  for r in records:
+    assert r['cell'] == cell and r['runner'] == runner
+    assert r['state_equals_output'] is True and r['state_output_max_abs_diff'] == 0.0
+    assert 0.0 <= r['test_accuracy'] <= 1.0 and r['examples_per_sec'] > 0
+    for key in ('train_loss', 'train_accuracy', 'test_loss', 'epoch_seconds'):
+      assert isinstance(r[key], float)
+  assert 'epoch 2/2 |' in result.stderr
+  assert 'states.h == outputs[-1]: True (max |diff| 0.0e+00)' in result.stderr
+  assert ('c != h' in result.stderr) == (cell == 'lstm')
+  assert 'best test accuracy' in result.stderr
+  # The saved flags repeat the run: here, it is already complete.
+  again = run_cli(f'--flagfile={tmp_path}/flags.txt')
+  assert again.returncode == 0, again.stderr[-2000:]
+  assert 'already holds 2 of 2 epochs' in again.stderr
+
+
+@pytest.mark.parametrize('args, fragments', [
+    (['--runner=static', '--time_major'], ['--time_major applies to --runner=dynamic']),
+    (['--batch_size=0'], ['batch_size']),
+    (['--epochs=-1'], ['epochs']),
+    (['--num_units=0'], ['num_units']),
+    (['--learning_rate=0'], ['--learning_rate must be > 0']),
+    (['--train_examples=-5'], ['train_examples']),
+    (['--cell=transformer'], ['cell']),
+    (['--flagfile=configs/nope.flags'], ['nope.flags']),
+    (['--data_dir=/nonexistent/mnist'], ['/nonexistent/mnist: data folder does not exist']),
+    (['--workdir=/proc/cannot/create'], ['--workdir=/proc/cannot/create: cannot create']),
+], ids=['time_major-static', 'batch_size', 'epochs', 'num_units', 'learning_rate',
+        'train_examples', 'cell', 'flagfile', 'data_dir', 'workdir'])
+def test_bad_input_is_one_line_and_nonzero(args, fragments):
+  assert_one_line_error(run_cli(*args, '--workdir=/tmp/never-used-by-tests')
+                        if not any(a.startswith('--workdir') for a in args) else run_cli(*args),
+                        *fragments)

@@ -1,0 +1,60 @@
+"""IDX parsing: good files (gzipped or not) and each kind of bad file."""
+
+import gzip
+import os
+
+import numpy as np
+import pytest
+
+from mnist_rnn import idx
+from tests import idx_files
+
+
+def test_parses_images_and_labels_round_trip():
+  images = np.arange(2 * 28 * 28, dtype=np.uint8).reshape(2, 28, 28)
+  parsed = idx.parse(idx_files.idx_bytes(images), 'x')
+  np.testing.assert_array_equal(parsed, images)
+  labels = np.array([3, 1, 4], np.uint8)
+  np.testing.assert_array_equal(idx.parse(idx_files.idx_bytes(labels), 'y'), labels)
+
+
+def test_parses_big_endian_int32():
+  values = np.array([[1, -2], [70000, 4]], np.int32)
+  data = bytes([0, 0, 0x0C, 2]) + np.array([2, 2], '>u4').tobytes() + values.astype('>i4').tobytes()
+  np.testing.assert_array_equal(idx.parse(data, 'i32'), values)
+
+
+@pytest.mark.parametrize('gzipped', [True, False], ids=['gz', 'raw'])
+def test_read_bytes_gzipped_or_not(tmp_path, gzipped):
+  data = idx_files.idx_bytes(np.ones((3, 28, 28), np.uint8))
+  path = idx_files.write(str(tmp_path / 'f'), data, gzipped)
+  assert idx.read_bytes(path) == data
+
+
+@pytest.mark.parametrize('data, message', [
+    (b'\x00\x00', 'truncated'),
+    (b'\x12\x34\x08\x01' + b'\x00\x00\x00\x01' + b'\x05', 'bad magic number'),
+    (b'\x00\x00\x07\x01' + b'\x00\x00\x00\x01' + b'\x05', 'bad magic number'),
+    (b'\x00\x00\x08\x03' + b'\x00\x00\x00\x02', 'truncated header'),
+    (idx_files.idx_bytes(np.zeros((2, 28, 28), np.uint8))[:-1], 'truncated'),
+    (idx_files.idx_bytes(np.zeros((2, 28, 28), np.uint8)) + b'\x00', 'trailing bytes'),
+], ids=['too-short', 'magic-nonzero', 'unknown-type', 'short-header', 'truncated-data',
+        'trailing-bytes'])
+def test_bad_files_name_the_file_and_problem(data, message):
+  with pytest.raises(idx.IdxError, match=message) as e:
+    idx.parse(data, 'bad-file')
+  assert str(e.value).startswith('bad-file:')
+  assert '\n' not in str(e.value)
+
+
+def test_corrupt_gzip_stream(tmp_path):
+  good = gzip.compress(idx_files.idx_bytes(np.zeros((50, 28, 28), np.uint8)))
+  path = tmp_path / 'broken.gz'
+  path.write_bytes(good[:len(good) // 2])
+  with pytest.raises(idx.IdxError, match='broken.gz: corrupt gzip stream'):
+    idx.read_bytes(str(path))
+
+
+def test_missing_file(tmp_path):
+  with pytest.raises(idx.IdxError, match='file not found'):
+    idx.read_bytes(os.path.join(tmp_path, 'nope'))

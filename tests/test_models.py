@@ -1,0 +1,83 @@
+"""Graph shapes for every cell x runner, and static/dynamic parity on the same weights."""
+
+import numpy as np
+import pytest
+import tensorflow as tf
+
+from mnist_rnn import config as config_lib
+from mnist_rnn import mnist_data
+from models import classifier
+
+tf1 = tf.compat.v1
+
+VARIANTS = [('lstm', 'static', False), ('lstm', 'dynamic', False), ('lstm', 'dynamic', True),
+            ('gru', 'static', False), ('gru', 'dynamic', False), ('gru', 'dynamic', True)]
+IDS = [f'{c}-{r}' + ('-time_major' if t else '') for c, r, t in VARIANTS]
+UNITS = 16
+
+
+def _build(cell, runner, time_major, seed=0):
+  graph = tf.Graph()
+  with graph.as_default():
+    model = classifier.build(config_lib.ModelConfig(
+        cell=cell, runner=runner, time_major=time_major, num_units=UNITS, seed=seed))
+    init = tf1.global_variables_initializer()
+  session = tf1.Session(graph=graph)
+  session.run(init)
+  return graph, model, session
+
+
+@pytest.fixture(scope='module')
+def images():
+  return mnist_data.load().test.images[:5]
+
+
+@pytest.mark.parametrize('cell, runner, time_major', VARIANTS, ids=IDS)
+def test_outputs_and_states_have_the_tutorial_shapes(cell, runner, time_major, images):
+  _, model, session = _build(cell, runner, time_major)
+  outputs, state = model.unrolled.outputs, model.unrolled.state
+  if runner == 'static':
+    assert isinstance(outputs, list) and len(outputs) == 28
+    assert all(o.shape.as_list() == [None, UNITS] for o in outputs)
+  elif time_major:
+    assert outputs.shape.as_list() == [28, None, UNITS]
+  else:
+    assert outputs.shape.as_list() == [None, 28, UNITS]
+  if cell == 'lstm':
+    assert isinstance(state, tf1.nn.rnn_cell.LSTMStateTuple)
+    assert state.c.shape.as_list() == [None, UNITS] and model.final_c is state.c
+    assert model.final_h is state.h
+  else:
+    assert model.final_c is None and model.final_h is state
+  values = session.run({'last': model.last_output, 'h': model.final_h,
+                        'logits': model.logits}, {model.images: images})
+  assert values['last'].shape == (5, UNITS) and values['h'].shape == (5, UNITS)
+  assert values['logits'].shape == (5, 10)
+
+
+@pytest.mark.parametrize('cell', ['lstm', 'gru'])
+@pytest.mark.parametrize('runner, time_major', [('dynamic', False), ('dynamic', True)],
+                         ids=['batch_major', 'time_major'])
+def test_static_and_dynamic_agree_on_the_same_weights(cell, runner, time_major, images):
+  static_graph, static, static_session = _build(cell, 'static', False, seed=1)
+  dynamic_graph, dynamic, dynamic_session = _build(cell, runner, time_major, seed=2)
+  with static_graph.as_default():
+    weights = {v.op.name: static_session.run(v) for v in tf1.trainable_variables()}
+  with dynamic_graph.as_default():
+    variables = tf1.trainable_variables()
+    assert sorted(v.op.name for v in variables) == sorted(weights)  # same names
+    for v in variables:
+      v.load(weights[v.op.name], dynamic_session)
+  a = static_session.run(static.last_output, {static.images: images})
+  b = dynamic_session.run(dynamic.last_output, {dynamic.images: images})
+  assert np.max(np.abs(a - b)) <= 1e-5
+  assert np.max(np.abs(a)) > 1e-3  # not trivially zero
+
+
+def test_wrong_runner_and_static_time_major_are_refused():
+  with tf.Graph().as_default():
+    with pytest.raises(ValueError, match='dynamic runner only'):
+      classifier.build(config_lib.ModelConfig(runner='static', time_major=True))
+  with tf.Graph().as_default():
+    with pytest.raises(ValueError, match='unknown runner'):
+      classifier.build(config_lib.ModelConfig(runner='sideways'))

@@ -1,0 +1,95 @@
+"""The training loop's pieces: one real step, schedule, shuffling, metrics file, workdir."""
+
+import json
+import os
+
+import numpy as np
+import pytest
+import tensorflow as tf
+
+from mnist_rnn import config as config_lib
+from mnist_rnn import metrics_log
+from mnist_rnn import mnist_data
+from mnist_rnn import train
+from mnist_rnn import workdir
+
+tf1 = tf.compat.v1
+
+
+@pytest.fixture(scope='module')
+def small_data():
+  data = mnist_data.load()
+  return mnist_data.Mnist(data.train.take(256), data.test.take(128))
+
+
+@pytest.mark.parametrize('cell', ['lstm', 'gru'])
+def test_one_training_step_changes_every_weight(tmp_path, small_data, cell):
+  config = config_lib.TrainConfig(
+      model=config_lib.ModelConfig(cell=cell, num_units=16), workdir=str(tmp_path),
+      batch_size=32, epochs=1)
+  trainer = train.Trainer(config, small_data)
+  try:
+    trainer.restore_or_init()
+    m = trainer.model
+    with trainer.graph.as_default():
+      weights = tf1.trainable_variables()
+    before = trainer.session.run(weights)
+    trainer.session.run(m.train_op, {m.images: small_data.train.images[:32],
+                                     m.labels: small_data.train.labels[:32],
+                                     m.learning_rate: 1e-2})
+    after = trainer.session.run(weights)
+    assert [v.op.name for v in weights]  # the RNN kernel/biases and the head
+    for v, a, b in zip(weights, before, after):
+      assert not np.array_equal(a, b), f'{v.op.name} did not change'
+    assert trainer.session.run(m.global_step) == 1
+    assert trainer.session.run(m.epoch_metrics)['seen'] == 32
+  finally:
+    trainer.close()
+
+
+def test_cosine_schedule():
+  assert train.learning_rate_at(0, 100, 1e-3, 'cosine') == pytest.approx(1e-3)
+  assert train.learning_rate_at(50, 100, 1e-3, 'cosine') == pytest.approx(5e-4)
+  assert train.learning_rate_at(100, 100, 1e-3, 'cosine') == pytest.approx(0.0)
+  assert train.learning_rate_at(70, 100, 1e-3, 'constant') == 1e-3
+
+
+def test_epoch_order_depends_only_on_seed_and_epoch():
+  a = train.epoch_order(0, 1, 1000)
+  np.testing.assert_array_equal(a, train.epoch_order(0, 1, 1000))
+  assert sorted(a) == list(range(1000))
+  assert not np.array_equal(a, train.epoch_order(0, 2, 1000))
+  assert not np.array_equal(a, train.epoch_order(1, 1, 1000))
+
+
+def test_metrics_log_drops_cut_lines_and_later_epochs(tmp_path):
+  path = str(tmp_path / 'metrics.jsonl')
+  for epoch in (1, 2, 3):
+    metrics_log.append(path, {'epoch': epoch, 'test_accuracy': epoch / 10})
+  with open(path, 'a') as f:
+    f.write('{"epoch": 4, "test_acc')  # killed mid-write
+  assert [r['epoch'] for r in metrics_log.read(path)] == [1, 2, 3]
+  kept = metrics_log.truncate_after(path, 2)
+  assert [r['epoch'] for r in kept] == [1, 2]
+  with open(path) as f:
+    assert [json.loads(line)['epoch'] for line in f] == [1, 2]
+
+
+def test_workdir_must_be_writable(tmp_path):
+  blocker = tmp_path / 'file'
+  blocker.write_text('x')
+  with pytest.raises(workdir.WorkdirError, match='cannot create'):
+    workdir.prepare(str(blocker / 'sub'))
+  with pytest.raises(workdir.WorkdirError, match='not a folder'):
+    workdir.prepare(str(blocker))
+  with pytest.raises(workdir.WorkdirError, match='not writable'):
+    workdir.prepare('/proc')  # exists, but not even root can write in it
+  workdir.prepare(str(tmp_path / 'new' / 'dir'))
+  assert os.path.isdir(tmp_path / 'new' / 'dir')
+
+
+def test_flag_lines_round_trip_and_conflicts():
+  saved = workdir.parse_flag_lines('# comment\n--cell=gru\n--notime_major\n--num_units=64\n')
+  assert saved == {'cell': 'gru', 'time_major': 'false', 'num_units': '64'}
+  requested = {'cell': 'lstm', 'time_major': 'false', 'num_units': '64', 'epochs': '9'}
+  assert workdir.resume_conflicts(saved, requested) == ['--cell: saved gru, requested lstm']

@@ -1,0 +1,156 @@
+"""Trains an LSTM or GRU on MNIST, one image row per time step, with tf.compat.v1.
+
+This file is kept short on purpose: it defines and validates the flags, turns them
+into a config, and calls the library (`mnist_rnn`, `models`), which never reads flags.
+
+  python train_mnist_rnn.py                          # LSTM, static_rnn, full MNIST
+  python train_mnist_rnn.py --cell=gru --runner=dynamic --time_major
+  python train_mnist_rnn.py --flagfile=configs/smoke.flags
+"""
+
+import dataclasses
+import signal
+import sys
+
+import mnist_rnn  # noqa: F401  (first: selects legacy Keras before TensorFlow loads)
+
+from absl import app
+from absl import flags
+from absl import logging
+
+from mnist_rnn import config as config_lib
+from mnist_rnn import idx
+from mnist_rnn import mnist_data
+from mnist_rnn import train
+from mnist_rnn import workdir as workdir_lib
+
+# Model.
+_CELL = flags.DEFINE_enum('cell', 'lstm', ['lstm', 'gru'], 'RNN cell.')
+_RUNNER = flags.DEFINE_enum('runner', 'static', ['static', 'dynamic'],
+                            'static_rnn (a list of 28 steps) or dynamic_rnn (a while loop).')
+_TIME_MAJOR = flags.DEFINE_boolean(
+    'time_major', False, 'dynamic only: feed [time, batch, 28] and get outputs'
+    ' [time, batch, units].')
+_NUM_UNITS = flags.DEFINE_integer('num_units', 128, 'Hidden units.', lower_bound=1)
+_FORGET_BIAS = flags.DEFINE_float('forget_bias', 1.0, 'LSTM forget-gate bias.')
+# Training.
+_EPOCHS = flags.DEFINE_integer('epochs', 12, 'Epochs to train.', lower_bound=1)
+_BATCH_SIZE = flags.DEFINE_integer('batch_size', 128, 'Training batch size.',
+                                   lower_bound=1)
+_LEARNING_RATE = flags.DEFINE_float('learning_rate', 1e-3, 'Adam learning rate (peak).')
+_LR_SCHEDULE = flags.DEFINE_enum('lr_schedule', 'cosine', ['cosine', 'constant'],
+                                 'cosine: decay to 0 over --epochs.')
+_CLIP_NORM = flags.DEFINE_float('clip_norm', 5.0, 'Clip gradients to this global norm;'
+                                ' 0 disables.', lower_bound=0.0)
+_SEED = flags.DEFINE_integer('seed', 0, 'Seed for weights and shuffling.')
+# Data and output.
+_DATA_DIR = flags.DEFINE_string(
+    'data_dir', mnist_data.BUNDLED_DIR, 'Folder with the four MNIST IDX files'
+    ' (gzipped or not); Fashion-MNIST works too.')
+_TRAIN_EXAMPLES = flags.DEFINE_integer('train_examples', 0, 'Use the first N training'
+                                       ' examples; 0 = all.', lower_bound=0)
+_TEST_EXAMPLES = flags.DEFINE_integer('test_examples', 0, 'Use the first N test'
+                                      ' examples; 0 = all.', lower_bound=0)
+_WORKDIR = flags.DEFINE_string('workdir', None, 'Output folder (checkpoints, metrics,'
+                               ' flags); default runs/<cell>_<runner>[_time_major].')
+
+flags.register_validator('learning_rate', lambda v: v > 0,
+                         message='--learning_rate must be > 0')
+flags.register_multi_flags_validator(
+    ['time_major', 'runner'], lambda d: not (d['time_major'] and d['runner'] == 'static'),
+    message='--time_major applies to --runner=dynamic only')
+
+# Flags that define the run, saved to <workdir>/flags.txt (repeat with --flagfile).
+_RUN_FLAGS = (_CELL, _RUNNER, _TIME_MAJOR, _NUM_UNITS, _FORGET_BIAS, _EPOCHS,
+              _BATCH_SIZE, _LEARNING_RATE, _LR_SCHEDULE, _CLIP_NORM, _SEED, _DATA_DIR,
+              _TRAIN_EXAMPLES, _TEST_EXAMPLES, _WORKDIR)
+
+EXIT_ERROR, EXIT_NONFINITE, EXIT_INTERRUPTED = 1, 3, 130
+
+
+def default_workdir(cell: str, runner: str, time_major: bool) -> str:
+  return f'runs/{cell}_{runner}' + ('_time_major' if time_major else '')
+
+
+def config_from_flags() -> config_lib.TrainConfig:
+  model = config_lib.ModelConfig(
+      cell=_CELL.value, runner=_RUNNER.value, time_major=_TIME_MAJOR.value,
+      num_units=_NUM_UNITS.value, forget_bias=_FORGET_BIAS.value,
+      clip_norm=_CLIP_NORM.value, seed=_SEED.value)
+  return config_lib.TrainConfig(
+      model=model, data_dir=_DATA_DIR.value,
+      workdir=_WORKDIR.value or default_workdir(_CELL.value, _RUNNER.value,
+                                                _TIME_MAJOR.value),
+      epochs=_EPOCHS.value, batch_size=_BATCH_SIZE.value,
+      learning_rate=_LEARNING_RATE.value, lr_schedule=_LR_SCHEDULE.value,
+      train_examples=_TRAIN_EXAMPLES.value, test_examples=_TEST_EXAMPLES.value)
+
+
+def flag_lines(config: config_lib.TrainConfig) -> list:
+  """The run's flags as '--name=value' lines, with the workdir resolved."""
+  lines = [flags.FLAGS[h.name].serialize() for h in _RUN_FLAGS if h.name != 'workdir']
+  return lines + [f'--workdir={config.workdir}']
+
+
+def fail(message: str, code: int = EXIT_ERROR):
+  sys.stderr.write(f'train_mnist_rnn.py: error: {message}\n')
+  sys.exit(code)
+
+
+class StopRequest:
+  """Set by SIGINT/SIGTERM; polled by the training loop between steps."""
+
+  def __init__(self):
+    self.signal_name = None
+
+  def install(self):
+    for sig in (signal.SIGINT, signal.SIGTERM):
+      signal.signal(sig, self._handle)
+
+  def _handle(self, signum, frame):
+    del frame
+    self.signal_name = signal.Signals(signum).name
+
+  def __call__(self) -> bool:
+    return self.signal_name is not None
+
+
+def main(argv):
+  if len(argv) > 1:
+    fail(f'unexpected arguments: {" ".join(argv[1:])}')
+  stop = StopRequest()
+  stop.install()
+  config = config_from_flags()
+  try:
+    workdir_lib.prepare(config.workdir)
+    lines = flag_lines(config)
+    conflicts = workdir_lib.resume_conflicts(
+        workdir_lib.read_saved_flags(config.workdir),
+        workdir_lib.parse_flag_lines('\n'.join(lines)))
+    if conflicts:
+      fail(f'--workdir={config.workdir} holds a run with other flags'
+           f' ({"; ".join(conflicts)}); use another --workdir or the saved flags')
+    data = mnist_data.load(config.data_dir)
+    workdir_lib.write_flags(config.workdir, lines)
+    train.train_and_evaluate(config, data, should_stop=stop)
+  except (mnist_data.DataError, idx.IdxError, workdir_lib.WorkdirError) as e:
+    fail(str(e))
+  except train.NonFiniteLoss as e:
+    fail(str(e), EXIT_NONFINITE)
+  except train.TrainingInterrupted as e:
+    logging.warning('%s received: %s', stop.signal_name, e)
+    fail(f'interrupted by {stop.signal_name}: {e}; rerun the same command to resume',
+         EXIT_INTERRUPTED)
+
+
+def parse_flags(argv):
+  """absl's parser, but a bad flag or flagfile is one line on stderr and exit 2."""
+  try:
+    return flags.FLAGS(argv)
+  except flags.Error as e:
+    sys.stderr.write(f'train_mnist_rnn.py: error: {e}\n')
+    sys.exit(2)
+
+
+if __name__ == '__main__':
+  app.run(main, flags_parser=parse_flags)
