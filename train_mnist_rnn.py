@@ -8,7 +8,7 @@ into a config, and calls the library (`mnist_rnn`, `models`), which never reads 
   python train_mnist_rnn.py --flagfile=configs/smoke.flags
 """
 
-import dataclasses
+import math
 import signal
 import sys
 
@@ -34,7 +34,7 @@ _TIME_MAJOR = flags.DEFINE_boolean(
 _NUM_UNITS = flags.DEFINE_integer('num_units', 128, 'Hidden units.', lower_bound=1)
 _FORGET_BIAS = flags.DEFINE_float('forget_bias', 1.0, 'LSTM forget-gate bias.')
 # Training.
-_EPOCHS = flags.DEFINE_integer('epochs', 12, 'Epochs to train.', lower_bound=1)
+_EPOCHS = flags.DEFINE_integer('epochs', 20, 'Epochs to train.', lower_bound=1)
 _BATCH_SIZE = flags.DEFINE_integer('batch_size', 128, 'Training batch size.',
                                    lower_bound=1)
 _LEARNING_RATE = flags.DEFINE_float('learning_rate', 1e-3, 'Adam learning rate (peak).')
@@ -42,7 +42,10 @@ _LR_SCHEDULE = flags.DEFINE_enum('lr_schedule', 'cosine', ['cosine', 'constant']
                                  'cosine: decay to 0 over --epochs.')
 _CLIP_NORM = flags.DEFINE_float('clip_norm', 5.0, 'Clip gradients to this global norm;'
                                 ' 0 disables.', lower_bound=0.0)
-_SEED = flags.DEFINE_integer('seed', 0, 'Seed for weights and shuffling.')
+_SHIFT_PIXELS = flags.DEFINE_integer(
+    'shift_pixels', 2, 'Shift each training image by up to this many pixels (random,'
+    ' per example); 0 = no augmentation.', lower_bound=0, upper_bound=8)
+_SEED = flags.DEFINE_integer('seed', 0, 'Seed for weights, shuffling and augmentation.')
 # Data and output.
 _DATA_DIR = flags.DEFINE_string(
     'data_dir', mnist_data.BUNDLED_DIR, 'Folder with the four MNIST IDX files'
@@ -53,16 +56,20 @@ _TEST_EXAMPLES = flags.DEFINE_integer('test_examples', 0, 'Use the first N test'
                                       ' examples; 0 = all.', lower_bound=0)
 _WORKDIR = flags.DEFINE_string('workdir', None, 'Output folder (checkpoints, metrics,'
                                ' flags); default runs/<cell>_<runner>[_time_major].')
+# Modes.
+_EVAL_ONLY = flags.DEFINE_boolean('eval_only', False, 'Evaluate the latest checkpoint'
+                                  ' in --workdir (test accuracy and the check); no training.')
 
-flags.register_validator('learning_rate', lambda v: v > 0,
-                         message='--learning_rate must be > 0')
+flags.register_validator('learning_rate', lambda v: 0 < v < math.inf,
+                         message='--learning_rate must be > 0 and finite')
 flags.register_multi_flags_validator(
     ['time_major', 'runner'], lambda d: not (d['time_major'] and d['runner'] == 'static'),
     message='--time_major applies to --runner=dynamic only')
 
 # Flags that define the run, saved to <workdir>/flags.txt (repeat with --flagfile).
 _RUN_FLAGS = (_CELL, _RUNNER, _TIME_MAJOR, _NUM_UNITS, _FORGET_BIAS, _EPOCHS,
-              _BATCH_SIZE, _LEARNING_RATE, _LR_SCHEDULE, _CLIP_NORM, _SEED, _DATA_DIR,
+              _BATCH_SIZE, _LEARNING_RATE, _LR_SCHEDULE, _CLIP_NORM, _SHIFT_PIXELS, _SEED,
+              _DATA_DIR,
               _TRAIN_EXAMPLES, _TEST_EXAMPLES, _WORKDIR)
 
 EXIT_ERROR, EXIT_NONFINITE, EXIT_INTERRUPTED = 1, 3, 130
@@ -83,6 +90,7 @@ def config_from_flags() -> config_lib.TrainConfig:
                                                 _TIME_MAJOR.value),
       epochs=_EPOCHS.value, batch_size=_BATCH_SIZE.value,
       learning_rate=_LEARNING_RATE.value, lr_schedule=_LR_SCHEDULE.value,
+      shift_pixels=_SHIFT_PIXELS.value,
       train_examples=_TRAIN_EXAMPLES.value, test_examples=_TEST_EXAMPLES.value)
 
 
@@ -131,9 +139,13 @@ def main(argv):
       fail(f'--workdir={config.workdir} holds a run with other flags'
            f' ({"; ".join(conflicts)}); use another --workdir or the saved flags')
     data = mnist_data.load(config.data_dir)
+    if _EVAL_ONLY.value:
+      train.evaluate_checkpoint(config, data)
+      return
     workdir_lib.write_flags(config.workdir, lines)
     train.train_and_evaluate(config, data, should_stop=stop)
-  except (mnist_data.DataError, idx.IdxError, workdir_lib.WorkdirError) as e:
+  except (mnist_data.DataError, idx.IdxError, workdir_lib.WorkdirError,
+          train.NoCheckpoint) as e:
     fail(str(e))
   except train.NonFiniteLoss as e:
     fail(str(e), EXIT_NONFINITE)

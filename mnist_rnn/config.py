@@ -25,6 +25,7 @@ class TrainConfig:
   batch_size: int = 128
   learning_rate: float = 1e-3   # peak; cosine-decayed to 0 over `epochs`
   lr_schedule: str = 'cosine'   # 'cosine' | 'constant'
+  shift_pixels: int = 2         # random translation of training images; 0 = none
   train_examples: int = 0       # 0 = all 60,000
   test_examples: int = 0        # 0 = all 10,000
   check_examples: int = 256     # fixed test batch for the states-vs-outputs check

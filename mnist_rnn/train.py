@@ -12,6 +12,7 @@ import numpy as np
 import tensorflow as tf
 import tf_keras
 
+from mnist_rnn import augment
 from mnist_rnn import config as config_lib
 from mnist_rnn import metrics_log
 from mnist_rnn import mnist_data
@@ -25,6 +26,10 @@ CHECKPOINT_PREFIX = 'ckpt'
 
 class TrainingInterrupted(Exception):
   """Training stopped on request; a checkpoint of the current weights was saved."""
+
+
+class NoCheckpoint(ValueError):
+  """--eval_only found no checkpoint to evaluate."""
 
 
 class NonFiniteLoss(Exception):
@@ -52,6 +57,11 @@ def epoch_order(seed: int, epoch: int, n: int) -> np.ndarray:
   return np.random.default_rng([seed, epoch]).permutation(n)
 
 
+def batch_rng(seed: int, epoch: int, batch: int) -> np.random.Generator:
+  """Randomness for one batch's augmentation, likewise independent of history."""
+  return np.random.default_rng([seed, epoch, batch, 1])
+
+
 def session_config() -> tf1.ConfigProto:
   return tf1.ConfigProto()
 
@@ -60,6 +70,8 @@ class Trainer:
   """Owns one graph and session for one TrainConfig; see `train_and_evaluate`."""
 
   def __init__(self, config: config_lib.TrainConfig, data: mnist_data.Mnist):
+    # Same flags and seed, same metrics: deterministic kernels (process-wide).
+    tf.config.experimental.enable_op_determinism()
     self.config = config
     self.train = data.train.take(config.train_examples)
     self.test = data.test.take(config.test_examples)
@@ -141,12 +153,14 @@ class Trainer:
             f'stopped at epoch {epoch} batch {b}/{self.steps_per_epoch};'
             f' saved {path}')
       idx = order[b * cfg.batch_size:(b + 1) * cfg.batch_size]
+      images = augment.random_shift(self.train.images[idx], cfg.shift_pixels,
+                                    batch_rng(cfg.model.seed, epoch, b))
       step = (epoch - 1) * self.steps_per_epoch + b
       lr = learning_rate_at(step, total_steps, cfg.learning_rate, cfg.lr_schedule)
       try:
         _, loss = self.session.run(
             [m.train_op, m.loss],
-            {m.images: self.train.images[idx], m.labels: self.train.labels[idx],
+            {m.images: images, m.labels: self.train.labels[idx],
              m.learning_rate: lr})
       except tf.errors.InvalidArgumentError as e:
         if 'NaN or infinite' not in e.message:
@@ -221,6 +235,34 @@ class Trainer:
                  history[-1]['test_accuracy'],
                  all(r['state_equals_output'] for r in history))
     return RunResult(history, step, already_complete=False)
+
+
+def evaluate_checkpoint(config: config_lib.TrainConfig,
+                        data: Optional[mnist_data.Mnist] = None) -> dict:
+  """Evaluates the latest checkpoint in `config.workdir` on the test set.
+
+  Returns:
+    {'step', 'test_loss', 'test_accuracy', plus the check's metrics}.
+
+  Raises:
+    NoCheckpoint: the workdir holds no checkpoint.
+  """
+  if not tf1.train.latest_checkpoint(config.workdir):
+    raise NoCheckpoint(f'--workdir={config.workdir}: no checkpoint to evaluate')
+  if data is None:
+    data = mnist_data.load(config.data_dir or mnist_data.BUNDLED_DIR)
+  trainer = Trainer(config, data)
+  try:
+    step = trainer.restore_or_init()
+    test_loss, test_accuracy = trainer.evaluate(trainer.test)
+    check = trainer.check()
+    logging.info('eval of %s at step %d (epoch %.2f) | test loss %.4f acc %.4f | %s',
+                 config.workdir, step, step / trainer.steps_per_epoch, test_loss,
+                 test_accuracy, check.log_text())
+    return {'step': step, 'test_loss': test_loss, 'test_accuracy': test_accuracy,
+            **check.metrics()}
+  finally:
+    trainer.close()
 
 
 def train_and_evaluate(config: config_lib.TrainConfig,

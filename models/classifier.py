@@ -3,6 +3,7 @@
 import collections
 
 import tensorflow as tf
+import tf_keras
 
 from mnist_rnn import config as config_lib
 from models import cells
@@ -43,6 +44,9 @@ def build(config: config_lib.ModelConfig) -> Model:
     the states-vs-outputs check: for an LSTM, `final_h` is `state.h`; for a GRU,
     the state itself.
   """
+  # The graph seed fixes TensorFlow's initializers; tf-keras's legacy cells draw
+  # their initial weights from Python's `random` as well, so seed that too.
+  tf_keras.utils.set_random_seed(config.seed)
   tf1.set_random_seed(config.seed)
   images = tf1.placeholder(tf.float32, [None, TIME_STEPS, FEATURES], name='images')
   labels = tf1.placeholder(tf.int64, [None], name='labels')

@@ -7,6 +7,7 @@ import numpy as np
 import pytest
 import tensorflow as tf
 
+from mnist_rnn import augment
 from mnist_rnn import config as config_lib
 from mnist_rnn import metrics_log
 from mnist_rnn import mnist_data
@@ -93,3 +94,14 @@ def test_flag_lines_round_trip_and_conflicts():
   assert saved == {'cell': 'gru', 'time_major': 'false', 'num_units': '64'}
   requested = {'cell': 'lstm', 'time_major': 'false', 'num_units': '64', 'epochs': '9'}
   assert workdir.resume_conflicts(saved, requested) == ['--cell: saved gru, requested lstm']
+
+
+def test_random_shift_moves_each_image_within_bounds():
+  images = np.zeros((64, 28, 28), np.float32)
+  images[:, 10:18, 10:18] = 1.0
+  shifted = augment.random_shift(images, 2, np.random.default_rng(0))
+  assert shifted.shape == images.shape and shifted.sum() == images.sum()  # nothing cut
+  rows = [np.argmax(s.any(axis=1)) for s in shifted]
+  cols = [np.argmax(s.any(axis=0)) for s in shifted]
+  assert set(rows) == set(range(8, 13)) and set(cols) == set(range(8, 13))
+  assert augment.random_shift(images, 0, np.random.default_rng(0)) is images

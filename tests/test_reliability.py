@@ -1,0 +1,168 @@
+"""Checkpoints, resume, interruption, non-finite loss and determinism, on real runs."""
+
+import dataclasses
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+
+import numpy as np
+import pytest
+import tensorflow as tf
+
+from mnist_rnn import config as config_lib
+from mnist_rnn import metrics_log
+from mnist_rnn import mnist_data
+from mnist_rnn import train
+from tests.test_cli import ROOT, assert_one_line_error, run_cli
+
+tf1 = tf.compat.v1
+
+# Small enough to be quick, long enough (256 steps/epoch) to be killed mid-epoch.
+STEPS = 256
+RUN = ['--train_examples=2048', '--test_examples=256', '--batch_size=8', '--num_units=16',
+       '--epochs=3']
+TIMING_KEYS = ('examples_per_sec', 'epoch_seconds')
+
+
+def records(workdir):
+  with open(os.path.join(workdir, 'metrics.jsonl')) as f:
+    return [json.loads(line) for line in f]
+
+
+def without_timing(rows):
+  return [{k: v for k, v in r.items() if k not in TIMING_KEYS} for r in rows]
+
+
+@pytest.fixture(scope='module')
+def reference(tmp_path_factory):
+  """An uninterrupted run: what every interrupted-and-resumed run must reproduce."""
+  workdir = str(tmp_path_factory.mktemp('reference'))
+  result = run_cli(*RUN, f'--workdir={workdir}')
+  assert result.returncode == 0, result.stderr[-2000:]
+  return workdir
+
+
+def start(workdir, *extra):
+  env = dict(os.environ)
+  return subprocess.Popen(
+      [sys.executable, os.path.join(ROOT, 'train_mnist_rnn.py'), *RUN,
+       f'--workdir={workdir}', *extra],
+      cwd=ROOT, env=env, stderr=subprocess.PIPE, stdout=subprocess.DEVNULL, text=True)
+
+
+def wait_for_line(process, fragment, timeout=120):
+  deadline = time.time() + timeout
+  seen = []
+  while time.time() < deadline:
+    line = process.stderr.readline()
+    if not line:
+      break
+    seen.append(line)
+    if fragment in line:
+      return seen
+  raise AssertionError(f'never saw {fragment!r}: {"".join(seen)[-2000:]}')
+
+
+def test_same_flags_and_seed_give_identical_metrics(reference, tmp_path):
+  result = run_cli(*RUN, f'--workdir={tmp_path}')
+  assert result.returncode == 0, result.stderr[-2000:]
+  assert without_timing(records(tmp_path)) == without_timing(records(reference))
+
+
+def kill_in_epoch_2(workdir):
+  process = start(workdir)
+  wait_for_line(process, 'epoch 1/3')
+  time.sleep(0.1)  # into epoch 2
+  process.kill()
+  process.wait()
+  assert [r['epoch'] for r in records(workdir)] == [1]
+
+
+def test_sigkill_mid_epoch_then_resume_keeps_each_epoch_once(reference, tmp_path):
+  kill_in_epoch_2(tmp_path)
+  result = run_cli(*RUN, f'--workdir={tmp_path}')
+  assert result.returncode == 0, result.stderr[-2000:]
+  assert f'resuming {tmp_path} from step {STEPS}: epoch 2, batch 0/{STEPS}' in result.stderr
+  assert without_timing(records(tmp_path)) == without_timing(records(reference))
+
+
+def test_kill_between_metrics_write_and_checkpoint(reference, tmp_path):
+  # The worst moments: a record written for an epoch whose checkpoint never was,
+  # followed by a half-written line.
+  kill_in_epoch_2(tmp_path)
+  with open(tmp_path / 'metrics.jsonl', 'a') as f:
+    f.write(json.dumps(dict(records(reference)[1], train_loss=123.0)) + '\n')
+    f.write('{"epoch": 3, "train_lo')
+  result = run_cli(*RUN, f'--workdir={tmp_path}')
+  assert result.returncode == 0, result.stderr[-2000:]
+  assert without_timing(records(tmp_path)) == without_timing(records(reference))
+
+
+def test_sigterm_saves_current_weights_exits_nonzero_and_resumes(reference, tmp_path):
+  process = start(tmp_path)
+  wait_for_line(process, 'epoch 1/3')
+  time.sleep(0.1)
+  stopped_at = time.time()
+  process.send_signal(signal.SIGTERM)
+  _, stderr = process.communicate(timeout=60)
+  assert time.time() - stopped_at < 10
+  assert process.returncode == 130
+  assert 'Traceback' not in stderr
+  assert 'interrupted by SIGTERM: stopped at epoch 2 batch' in stderr
+  latest = tf1.train.latest_checkpoint(str(tmp_path))
+  step = int(latest.rsplit('-', 1)[1])
+  assert STEPS < step < 2 * STEPS  # mid-epoch-2 weights were saved
+  result = run_cli(*RUN, f'--workdir={tmp_path}')
+  assert result.returncode == 0, result.stderr[-2000:]
+  assert f'resuming {tmp_path} from step {step}' in result.stderr
+  assert without_timing(records(tmp_path)) == without_timing(records(reference))
+
+
+def test_larger_epochs_continue_and_same_epochs_report_complete(tmp_path):
+  first = run_cli(*RUN[:-1], '--epochs=1', f'--workdir={tmp_path}')
+  assert first.returncode == 0
+  again = run_cli(*RUN[:-1], '--epochs=1', f'--workdir={tmp_path}')
+  assert again.returncode == 0 and 'already holds 1 of 1 epochs' in again.stderr
+  more = run_cli(*RUN[:-1], '--epochs=2', f'--workdir={tmp_path}')
+  assert more.returncode == 0 and 'epoch 2/2' in more.stderr
+  assert [r['epoch'] for r in records(tmp_path)] == [1, 2]
+  evaluated = run_cli(*RUN[:-1], '--epochs=2', f'--workdir={tmp_path}', '--eval_only')
+  assert evaluated.returncode == 0
+  assert f'acc {records(tmp_path)[-1]["test_accuracy"]:.4f}' in evaluated.stderr
+  assert 'states.h == outputs[-1]: True' in evaluated.stderr
+
+
+def test_incompatible_resume_is_refused_and_touches_nothing(reference, tmp_path):
+  import shutil
+  workdir = tmp_path / 'copy'
+  shutil.copytree(reference, workdir)
+  before = {p: (workdir / p).read_bytes() for p in os.listdir(workdir)}
+  result = run_cli(*RUN, '--cell=gru', '--num_units=32', f'--workdir={workdir}')
+  assert_one_line_error(result, '--cell: saved lstm, requested gru',
+                        '--num_units: saved 16, requested 32')
+  assert {p: (workdir / p).read_bytes() for p in os.listdir(workdir)} == before
+
+
+def test_eval_only_without_checkpoint(tmp_path):
+  assert_one_line_error(run_cli('--eval_only', f'--workdir={tmp_path}'),
+                        'no checkpoint to evaluate')
+
+
+def test_nonfinite_loss_stops_and_keeps_the_last_good_checkpoint(tmp_path):
+  data = mnist_data.load()
+  data = mnist_data.Mnist(data.train.take(256), data.test.take(64))
+  config = config_lib.TrainConfig(model=config_lib.ModelConfig(num_units=8),
+                                  workdir=str(tmp_path), batch_size=64, epochs=1)
+  train.train_and_evaluate(config, data)
+  good = tf1.train.latest_checkpoint(str(tmp_path))
+  # The same run continued on images that make the forward pass NaN (a diverged
+  # model behaves the same way from the loss onwards).
+  poisoned = mnist_data.Mnist(
+      mnist_data.Split(np.full_like(data.train.images, np.nan), data.train.labels), data.test)
+  with pytest.raises(train.NonFiniteLoss, match='NaN or infinite at epoch 2 batch 0'):
+    train.train_and_evaluate(dataclasses.replace(config, epochs=2), poisoned)
+  assert tf1.train.latest_checkpoint(str(tmp_path)) == good
+  assert [r['epoch'] for r in metrics_log.read(str(tmp_path / 'metrics.jsonl'))] == [1]
