@@ -18,8 +18,10 @@ from absl import app
 from absl import flags
 from absl import logging
 
+from mnist_rnn import compare
 from mnist_rnn import config as config_lib
 from mnist_rnn import idx
+from mnist_rnn import inspect_graph
 from mnist_rnn import mnist_data
 from mnist_rnn import train
 from mnist_rnn import workdir as workdir_lib
@@ -57,11 +59,18 @@ _TEST_EXAMPLES = flags.DEFINE_integer('test_examples', 0, 'Use the first N test'
 _WORKDIR = flags.DEFINE_string('workdir', None, 'Output folder (checkpoints, metrics,'
                                ' flags); default runs/<cell>_<runner>[_time_major].')
 # Modes.
+_COMPARE = flags.DEFINE_boolean('compare', False, 'Train every cell x runner with these'
+                                ' flags, each in <workdir>/<cell>_<runner>, and tabulate.')
+_INSPECT = flags.DEFINE_boolean('inspect', False, 'Build the graph, run it once on a few'
+                                ' test images and explain outputs/states; no training.')
 _EVAL_ONLY = flags.DEFINE_boolean('eval_only', False, 'Evaluate the latest checkpoint'
                                   ' in --workdir (test accuracy and the check); no training.')
 
 flags.register_validator('learning_rate', lambda v: 0 < v < math.inf,
                          message='--learning_rate must be > 0 and finite')
+flags.register_multi_flags_validator(
+    ['compare', 'inspect', 'eval_only'], lambda d: sum(d.values()) <= 1,
+    message='--compare, --inspect and --eval_only are separate modes: pick one')
 flags.register_multi_flags_validator(
     ['time_major', 'runner'], lambda d: not (d['time_major'] and d['runner'] == 'static'),
     message='--time_major applies to --runner=dynamic only')
@@ -76,6 +85,8 @@ EXIT_ERROR, EXIT_NONFINITE, EXIT_INTERRUPTED = 1, 3, 130
 
 
 def default_workdir(cell: str, runner: str, time_major: bool) -> str:
+  if _COMPARE.value:
+    return 'runs/compare'
   return f'runs/{cell}_{runner}' + ('_time_major' if time_major else '')
 
 
@@ -130,6 +141,9 @@ def main(argv):
   stop.install()
   config = config_from_flags()
   try:
+    if _INSPECT.value:
+      print(inspect_graph.inspect_with_data(config.model, config.data_dir), end='')
+      return
     workdir_lib.prepare(config.workdir)
     lines = flag_lines(config)
     conflicts = workdir_lib.resume_conflicts(
@@ -143,6 +157,14 @@ def main(argv):
       train.evaluate_checkpoint(config, data)
       return
     workdir_lib.write_flags(config.workdir, lines)
+    if _COMPARE.value:
+      rows = compare.compare(config, data, should_stop=stop)
+      paths = compare.write(rows, config.workdir)
+      print(compare.markdown(rows), end='')
+      logging.info('comparison written to %s and %s', *paths)
+      if any(r['error'] for r in rows):
+        fail('some combinations failed; see their rows in ' + paths[1])
+      return
     train.train_and_evaluate(config, data, should_stop=stop)
   except (mnist_data.DataError, idx.IdxError, workdir_lib.WorkdirError,
           train.NoCheckpoint) as e:

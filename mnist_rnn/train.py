@@ -17,6 +17,7 @@ from mnist_rnn import config as config_lib
 from mnist_rnn import metrics_log
 from mnist_rnn import mnist_data
 from mnist_rnn import state_check
+from mnist_rnn import summaries
 from models import classifier
 
 tf1 = tf.compat.v1
@@ -38,9 +39,11 @@ class NonFiniteLoss(Exception):
 
 @dataclasses.dataclass
 class RunResult:
-  history: list            # metrics records, one per epoch, 1..epochs
-  resumed_from_step: int   # 0 for a fresh run
-  already_complete: bool   # the workdir had finished all epochs before this call
+  history: list               # metrics records, one per epoch, 1..epochs
+  resumed_from_step: int      # 0 for a fresh run
+  already_complete: bool      # the workdir had finished all epochs before this call
+  build_seconds: float        # building the graph (model, optimizer, saver)
+  trainable_parameters: int
 
 
 def learning_rate_at(step: int, total_steps: int, base: float, schedule: str) -> float:
@@ -82,6 +85,9 @@ class Trainer:
       self.saver = tf1.train.Saver(max_to_keep=3)
       self.init = tf1.global_variables_initializer()
       self.build_seconds = time.perf_counter() - build_start
+    with self.graph.as_default():
+      self.trainable_parameters = int(sum(
+          np.prod(v.shape.as_list()) for v in tf1.trainable_variables()))
     self.graph.finalize()
     self.session = tf1.Session(graph=self.graph, config=session_config())
     self.steps_per_epoch = math.ceil(len(self.train) / config.batch_size)
@@ -176,7 +182,7 @@ class Trainer:
   # -- the whole run ----------------------------------------------------------
 
   def run(self, should_stop: Callable[[], bool]) -> RunResult:
-    cfg, m = self.config, self.model
+    cfg = self.config
     metrics_path = os.path.join(cfg.workdir, metrics_log.FILE_NAME)
     step = self.restore_or_init()
     done_epochs, first_batch = divmod(step, self.steps_per_epoch)
@@ -188,8 +194,23 @@ class Trainer:
     if done_epochs >= cfg.epochs:
       logging.info('%s already holds %d of %d epochs: nothing to train',
                    cfg.workdir, done_epochs, cfg.epochs)
-      return RunResult(history, step, already_complete=True)
+      return RunResult(history, step, True, self.build_seconds,
+                       self.trainable_parameters)
 
+    writer = summaries.Writer(cfg.workdir, graph=None if step else self.graph)
+    if not step:
+      writer.hyperparameters({**dataclasses.asdict(cfg.model), **{
+          k: v for k, v in dataclasses.asdict(cfg).items() if k != 'model'},
+          'trainable_parameters': self.trainable_parameters})
+    try:
+      self._train_epochs(done_epochs, first_batch, history, writer, should_stop)
+    finally:
+      writer.close()
+    return RunResult(history, step, False, self.build_seconds, self.trainable_parameters)
+
+  def _train_epochs(self, done_epochs, first_batch, history, writer, should_stop):
+    cfg, m = self.config, self.model
+    metrics_path = os.path.join(cfg.workdir, metrics_log.FILE_NAME)
     logging.info('%s/%s%s: %d train, %d test examples, %d steps/epoch, graph built'
                  ' in %.2fs', cfg.model.cell, cfg.model.runner,
                  ' time-major' if cfg.model.time_major else '', len(self.train),
@@ -223,6 +244,7 @@ class Trainer:
       # epoch on resume and truncate_after drops the orphaned record.
       metrics_log.append(metrics_path, record)
       self.save()
+      writer.epoch(record)
       history.append(record)
       logging.info('epoch %d/%d | train loss %.4f acc %.4f | test loss %.4f acc %.4f'
                    ' | %.0f ex/s %.1fs | %s', epoch, cfg.epochs, record['train_loss'],
@@ -234,7 +256,6 @@ class Trainer:
                  ' | states.h == outputs[-1] every epoch: %s', len(history), best,
                  history[-1]['test_accuracy'],
                  all(r['state_equals_output'] for r in history))
-    return RunResult(history, step, already_complete=False)
 
 
 def evaluate_checkpoint(config: config_lib.TrainConfig,

@@ -18,6 +18,10 @@ class _HideDeprecations(_logging.Filter):
     return 'deprecat' not in record.getMessage()
 
 
+# The whole project is tf.compat.v1 graph code (placeholders, sessions, Saver,
+# FileWriter): run TensorFlow as TF1 did.
+_tf.compat.v1.disable_eager_execution()
+
 _tf_logger = _tf.get_logger()
 _tf_logger.addFilter(_HideDeprecations())
 # TensorFlow's logger has its own stderr handler and also propagates to absl's:

@@ -1,0 +1,99 @@
+"""--compare, --inspect and the TensorBoard event files."""
+
+import csv
+import json
+import os
+
+import pytest
+
+from mnist_rnn import config as config_lib
+from mnist_rnn import inspect_graph
+from mnist_rnn import mnist_data
+from mnist_rnn import summaries
+from tests.test_cli import SMOKE, run_cli
+
+
+@pytest.fixture(scope='module')
+def compared(tmp_path_factory):
+  workdir = tmp_path_factory.mktemp('compare')
+  result = run_cli(f'--flagfile={SMOKE}', '--compare', '--epochs=1', '--num_units=16',
+                   f'--workdir={workdir}')
+  assert result.returncode == 0, result.stderr[-3000:]
+  return workdir, result
+
+
+def test_compare_writes_one_row_per_combination(compared):
+  workdir, result = compared
+  with open(workdir / 'comparison.csv') as f:
+    rows = list(csv.DictReader(f))
+  assert [(r['cell'], r['runner']) for r in rows] == [
+      ('lstm', 'static'), ('lstm', 'dynamic'), ('gru', 'static'), ('gru', 'dynamic')]
+  for r in rows:
+    assert r['error'] == ''
+    assert r['state_equals_output'] == 'True' and float(r['state_output_max_abs_diff']) == 0
+    assert float(r['examples_per_sec']) > 0 and float(r['build_seconds']) > 0
+    assert 0 <= float(r['final_test_accuracy']) <= float(r['best_test_accuracy']) <= 1
+  # LSTM: 4 gates x (28 + 16 + 1) x 16; GRU: 3 x that; head: 16 x 10 + 10.
+  assert [int(r['trainable_parameters']) for r in rows] == [2880 + 170] * 2 + [2160 + 170] * 2
+  markdown = (workdir / 'comparison.md').read_text()
+  assert markdown.count('\n') == 6 and '| gru | dynamic |' in markdown
+  assert '| gru | dynamic |' in result.stdout
+  for name in ('lstm_static', 'lstm_dynamic', 'gru_static', 'gru_dynamic'):
+    assert os.path.exists(workdir / name / 'metrics.jsonl')
+
+
+def test_event_files_hold_the_epoch_scalars(compared):
+  workdir, _ = compared
+  run = workdir / 'gru_dynamic'
+  with open(run / 'metrics.jsonl') as f:
+    record = json.loads(f.readline())
+  scalars = summaries.read_scalars(str(run))
+  for key, tag in summaries.SCALARS.items():
+    assert scalars[tag][1] == pytest.approx(record[key], rel=1e-6), tag
+
+
+def test_event_files_hold_graph_and_hyperparameters(compared):
+  import tensorflow as tf
+  workdir, _ = compared
+  path = [p for p in os.listdir(workdir / 'lstm_static') if p.startswith('events.out')][0]
+  has_graph, text = False, ''
+  for event in tf.compat.v1.train.summary_iterator(str(workdir / 'lstm_static' / path)):
+    has_graph |= bool(event.graph_def)
+    for value in event.summary.value:
+      if value.metadata.plugin_data.plugin_name == 'text':
+        text = value.tensor.string_val[0].decode()
+  assert has_graph
+  assert '| cell | lstm |' in text and '| num_units | 16 |' in text
+
+
+@pytest.fixture(scope='module')
+def images():
+  return mnist_data.load().test.images[:3]
+
+
+@pytest.mark.parametrize('cell, runner, time_major, expected', [
+    ('lstm', 'static', False, ['a Python list of 28 tensors', 'outputs[27] [3, 8]',
+                               'LSTMStateTuple(c=[3, 8], h=[3, 8])',
+                               'states.c == states.h: False']),
+    ('lstm', 'dynamic', False, ['[batch, time, units] = [3, 28, 8]',
+                                'shape [28, 8] = [time, units]',
+                                'its last row == states.h of the last example: True']),
+    ('lstm', 'dynamic', True, ['[time, batch, units] = [28, 3, 8]']),
+    ('gru', 'static', False, ['a Python list of 28 tensors', 'one tensor [batch, units] = [3, 8]']),
+    ('gru', 'dynamic', False, ['[batch, time, units] = [3, 28, 8]',
+                               'one tensor [batch, units] = [3, 8]']),
+], ids=['lstm-static', 'lstm-dynamic', 'lstm-time_major', 'gru-static', 'gru-dynamic'])
+def test_inspect_prints_the_real_shapes(cell, runner, time_major, expected, images):
+  text = inspect_graph.inspect(config_lib.ModelConfig(
+      cell=cell, runner=runner, time_major=time_major, num_units=8), images)
+  assert 'states.h == outputs[-1]: True (max |diff| 0.0e+00)' in text
+  for fragment in expected:
+    assert fragment in text, text
+
+
+def test_inspect_cli_runs_without_training(tmp_path):
+  result = run_cli('--inspect', '--cell=gru', '--runner=dynamic', '--time_major',
+                   f'--workdir={tmp_path}/unused')
+  assert result.returncode == 0, result.stderr[-2000:]
+  assert '[time, batch, units] = [28, 4, 128]' in result.stdout
+  assert not os.path.exists(tmp_path / 'unused')
