@@ -36,7 +36,7 @@ _TIME_MAJOR = flags.DEFINE_boolean(
 _NUM_UNITS = flags.DEFINE_integer('num_units', 128, 'Hidden units.', lower_bound=1)
 _FORGET_BIAS = flags.DEFINE_float('forget_bias', 1.0, 'LSTM forget-gate bias.')
 # Training.
-_EPOCHS = flags.DEFINE_integer('epochs', 20, 'Epochs to train.', lower_bound=1)
+_EPOCHS = flags.DEFINE_integer('epochs', 25, 'Epochs to train.', lower_bound=1)
 _BATCH_SIZE = flags.DEFINE_integer('batch_size', 128, 'Training batch size.',
                                    lower_bound=1)
 _LEARNING_RATE = flags.DEFINE_float('learning_rate', 1e-3, 'Adam learning rate (peak).')

@@ -21,7 +21,7 @@ class TrainConfig:
   model: ModelConfig = ModelConfig()
   data_dir: str = ''            # '' = the bundled copy of MNIST
   workdir: str = 'runs/lstm_static'
-  epochs: int = 20
+  epochs: int = 25
   batch_size: int = 128
   learning_rate: float = 1e-3   # peak; cosine-decayed to 0 over `epochs`
   lr_schedule: str = 'cosine'   # 'cosine' | 'constant'

@@ -1,0 +1,210 @@
+"""Training throughput of the trainer's graphs against tf.keras and PyTorch, on the same data.
+
+  python benchmarks/throughput.py                 # the full table (several minutes)
+  python benchmarks/throughput.py --steps=20 --repeats=2 --sweep=   # a quick look
+
+Each measurement runs in its own subprocess (the trainer is TF1 graph code, tf.keras
+needs eager mode, and each gets its own peak RSS). A measurement warms up, then times
+`--repeats` runs of `--steps` training steps on real MNIST batches and reports the
+median and spread of examples/sec. PyTorch is measured when `import torch` works
+(optional: `pip install torch==2.13.0`).
+"""
+
+import json
+import os
+import resource
+import statistics
+import subprocess
+import sys
+import time
+
+ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+sys.path.insert(0, ROOT)
+
+import mnist_rnn  # noqa: E402,F401  (legacy Keras before TensorFlow)
+from absl import app  # noqa: E402
+from absl import flags  # noqa: E402
+
+_STEPS = flags.DEFINE_integer('steps', 100, 'Timed steps per repetition.', lower_bound=1)
+_REPEATS = flags.DEFINE_integer('repeats', 5, 'Timed repetitions.', lower_bound=1)
+_WARMUP = flags.DEFINE_integer('warmup', 20, 'Untimed steps first.', lower_bound=1)
+_BATCH = flags.DEFINE_integer('batch_size', 128, 'Batch size of the main table.',
+                              lower_bound=1)
+_UNITS = flags.DEFINE_integer('num_units', 128, 'Hidden units.', lower_bound=1)
+_SWEEP = flags.DEFINE_list('sweep', ['32', '128', '512'], 'Batch sizes for the sweep of'
+                           ' the default configuration (empty: no sweep).')
+_ONE = flags.DEFINE_string('one', None, 'Internal: run one measurement (JSON) and print'
+                           ' its result as JSON.')
+
+
+def _batches(batch_size):
+  from mnist_rnn import mnist_data
+  train = mnist_data.load().train
+  n = len(train) // batch_size * batch_size
+  return train.images[:n].reshape(-1, batch_size, 28, 28), train.labels[:n].reshape(-1, batch_size)
+
+
+def _time_steps(step, n_batches, warmup, steps, repeats, batch_size):
+  for i in range(warmup):
+    step(i % n_batches)
+  rates, k = [], warmup
+  for _ in range(repeats):
+    start = time.perf_counter()
+    for _ in range(steps):
+      step(k % n_batches)
+      k += 1
+    rates.append(steps * batch_size / (time.perf_counter() - start))
+  return rates
+
+
+def measure_trainer(spec):
+  import tensorflow as tf
+  from mnist_rnn import config as config_lib
+  from mnist_rnn import train
+  from models import classifier
+  tf1 = tf.compat.v1
+  images, labels = _batches(spec['batch_size'])
+  graph = tf.Graph()
+  start = time.perf_counter()
+  with graph.as_default():
+    model = classifier.build(config_lib.ModelConfig(
+        cell=spec['cell'], runner=spec['runner'], time_major=spec['time_major'],
+        num_units=spec['num_units']))
+    init = tf1.global_variables_initializer()
+  build = time.perf_counter() - start
+  session = tf1.Session(graph=graph, config=train.session_config())
+  session.run(init)
+
+  def step(i):
+    session.run(model.train_op, {model.images: images[i], model.labels: labels[i],
+                                 model.learning_rate: 1e-3})
+  return build, _time_steps(step, len(images), spec['warmup'], spec['steps'],
+                            spec['repeats'], spec['batch_size'])
+
+
+def measure_keras(spec):
+  import tensorflow as tf
+  tf.config.run_functions_eagerly(False)
+  images, labels = _batches(spec['batch_size'])
+  layer = tf.keras.layers.LSTM if spec['cell'] == 'lstm' else tf.keras.layers.GRU
+  start = time.perf_counter()
+  model = tf.keras.Sequential([tf.keras.Input((28, 28)), layer(spec['num_units']),
+                               tf.keras.layers.Dense(10)])
+  model.compile(tf.keras.optimizers.Adam(1e-3),
+                tf.keras.losses.SparseCategoricalCrossentropy(from_logits=True))
+  build = time.perf_counter() - start
+  x = images.reshape(-1, 28, 28)
+  y = labels.reshape(-1)
+  n = spec['batch_size'] * spec['steps']
+  model.fit(x[:spec['batch_size'] * spec['warmup']], y[:spec['batch_size'] * spec['warmup']],
+            batch_size=spec['batch_size'], epochs=1, verbose=0, shuffle=False)
+  rates = []
+  for _ in range(spec['repeats']):
+    start = time.perf_counter()
+    model.fit(x[:n], y[:n], batch_size=spec['batch_size'], epochs=1, verbose=0,
+              shuffle=False)
+    rates.append(n / (time.perf_counter() - start))
+  return build, rates
+
+
+def measure_torch(spec):
+  import torch
+  torch.manual_seed(0)
+  images, labels = _batches(spec['batch_size'])
+  start = time.perf_counter()
+  rnn_class = torch.nn.LSTM if spec['cell'] == 'lstm' else torch.nn.GRU
+  rnn = rnn_class(28, spec['num_units'], batch_first=True)
+  head = torch.nn.Linear(spec['num_units'], 10)
+  params = list(rnn.parameters()) + list(head.parameters())
+  optimizer = torch.optim.Adam(params, 1e-3)
+  build = time.perf_counter() - start
+  x, y = torch.from_numpy(images), torch.from_numpy(labels)
+
+  def step(i):
+    optimizer.zero_grad()
+    out, _ = rnn(x[i])
+    loss = torch.nn.functional.cross_entropy(head(out[:, -1]), y[i])
+    loss.backward()
+    optimizer.step()
+  return build, _time_steps(step, len(images), spec['warmup'], spec['steps'],
+                            spec['repeats'], spec['batch_size'])
+
+
+MEASURES = {'trainer': measure_trainer, 'tf.keras': measure_keras, 'torch': measure_torch}
+
+
+def run_one(spec):
+  """Runs one measurement in a fresh subprocess; returns its result dict or an error."""
+  env = dict(os.environ)
+  if spec['impl'] == 'tf.keras':
+    env['TF_USE_LEGACY_KERAS'] = '1'
+  proc = subprocess.run([sys.executable, __file__, '--one=' + json.dumps(spec)],
+                        capture_output=True, text=True, env=env)
+  for line in reversed(proc.stdout.splitlines()):
+    if line.startswith('{'):
+      return json.loads(line)
+  return {**spec, 'error': (proc.stderr.strip().splitlines() or ['failed'])[-1]}
+
+
+def torch_available():
+  return subprocess.run([sys.executable, '-c', 'import torch'],
+                        capture_output=True).returncode == 0
+
+
+def row(result, peers):
+  if 'error' in result:
+    return f"| {result['impl']} | {result['cell']} | {result.get('variant', '')} | error: {result['error']} |||||"
+  ratios = [f"{result['median'] / peers[p]:.2f}x" if p in peers else 'n/a'
+            for p in ('tf.keras', 'torch')]
+  return (f"| {result['impl']} | {result['cell']} | {result['variant']} | {result['batch_size']} |"
+          f" {result['median']:,.0f} | ±{result['spread']:,.0f} | {result['build_seconds']:.2f} |"
+          f" {result['peak_rss_mb']:,.0f} | {ratios[0]} | {ratios[1]} |")
+
+
+def main(argv):
+  del argv
+  if _ONE.value:
+    spec = json.loads(_ONE.value)
+    build, rates = MEASURES[spec['impl']](spec)
+    print(json.dumps({**spec, 'build_seconds': build, 'median': statistics.median(rates),
+                      'spread': (max(rates) - min(rates)) / 2, 'rates': rates,
+                      'peak_rss_mb': resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024}))
+    return
+  base = dict(num_units=_UNITS.value, warmup=_WARMUP.value, steps=_STEPS.value,
+              repeats=_REPEATS.value, time_major=False)
+  impls = ['tf.keras'] + (['torch'] if torch_available() else [])
+  print(f'# {os.cpu_count()} CPUs; torch {"found" if "torch" in impls else "not installed"};'
+        f' {base["repeats"]} x {base["steps"]} steps after {base["warmup"]} warm-up')
+  header = ('| impl | cell | variant | batch | ex/s (median) | spread | build s | peak RSS MB |'
+            ' vs tf.keras | vs torch |\n|---|---|---|---|---|---|---|---|---|---|')
+  print(header)
+  for cell in ('lstm', 'gru'):
+    peers = {}
+    for impl in impls:
+      r = run_one({**base, 'impl': impl, 'cell': cell, 'runner': '', 'variant': 'fit' if impl == 'tf.keras' else 'nn',
+                   'batch_size': _BATCH.value})
+      if 'error' not in r:
+        peers[impl] = r['median']
+      print(row(r, peers), flush=True)
+    for runner, time_major in (('static', False), ('dynamic', False), ('dynamic', True)):
+      variant = runner + (' time-major' if time_major else '')
+      r = run_one({**base, 'impl': 'trainer', 'cell': cell, 'runner': runner,
+                   'time_major': time_major, 'variant': variant, 'batch_size': _BATCH.value})
+      print(row(r, peers), flush=True)
+  if _SWEEP.value:
+    print('\n# batch-size sweep, default configuration (trainer: lstm static)\n')
+    print(header)
+    for batch_size in (int(b) for b in _SWEEP.value):
+      peers = {}
+      for impl in impls:
+        r = run_one({**base, 'impl': impl, 'cell': 'lstm', 'runner': '', 'variant': 'fit' if impl == 'tf.keras' else 'nn',
+                     'batch_size': batch_size})
+        if 'error' not in r:
+          peers[impl] = r['median']
+        print(row(r, peers), flush=True)
+      print(row(run_one({**base, 'impl': 'trainer', 'cell': 'lstm', 'runner': 'static',
+                         'variant': 'static', 'batch_size': batch_size}), peers), flush=True)
+
+
+if __name__ == '__main__':
+  app.run(main)
