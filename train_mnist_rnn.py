@@ -20,20 +20,37 @@ from absl import logging
 
 from mnist_rnn import compare
 from mnist_rnn import config as config_lib
+from mnist_rnn import equalities
 from mnist_rnn import idx
 from mnist_rnn import inspect_graph
 from mnist_rnn import mnist_data
 from mnist_rnn import train
 from mnist_rnn import workdir as workdir_lib
+from models import cells
+from models import classifier
 
 # Model.
-_CELL = flags.DEFINE_enum('cell', 'lstm', ['lstm', 'gru'], 'RNN cell.')
+_CELL = flags.DEFINE_enum('cell', 'lstm', list(cells.CELLS),
+                          'RNN cell: LSTMCell, GRUCell, BasicRNNCell (tanh), BasicLSTMCell.')
 _RUNNER = flags.DEFINE_enum('runner', 'static', ['static', 'dynamic'],
                             'static_rnn (a list of 28 steps) or dynamic_rnn (a while loop).')
 _TIME_MAJOR = flags.DEFINE_boolean(
     'time_major', False, 'dynamic only: feed [time, batch, 28] and get outputs'
     ' [time, batch, units].')
 _NUM_UNITS = flags.DEFINE_integer('num_units', 128, 'Hidden units.', lower_bound=1)
+_NUM_LAYERS = flags.DEFINE_integer('num_layers', 1, 'Stacked layers (MultiRNNCell of fresh'
+                                   ' cells when > 1).', lower_bound=1)
+_BIDIRECTIONAL = flags.DEFINE_boolean(
+    'bidirectional', False, 'Forward and backward cells (static_bidirectional_rnn /'
+    ' bidirectional_dynamic_rnn); the head reads both directions\' features.')
+_SEQUENCE_LENGTH = flags.DEFINE_enum(
+    'sequence_length', 'full', list(classifier.SEQUENCE_LENGTHS), 'full: every image is'
+    ' 28 steps; trimmed: each image ends at its last non-blank row (sequence_length is'
+    ' passed to the runner).')
+_HEAD_INPUT = flags.DEFINE_enum(
+    'head_input', 'outputs_last', list(classifier.HEAD_INPUTS), 'What the dense layer'
+    ' reads: outputs[-1] (the tutorial), each example\'s output at its own last step, or'
+    ' the final state\'s h.')
 _FORGET_BIAS = flags.DEFINE_float('forget_bias', 1.0, 'LSTM forget-gate bias.')
 # Training.
 _EPOCHS = flags.DEFINE_integer('epochs', 25, 'Epochs to train.', lower_bound=1)
@@ -57,26 +74,31 @@ _TRAIN_EXAMPLES = flags.DEFINE_integer('train_examples', 0, 'Use the first N tra
 _TEST_EXAMPLES = flags.DEFINE_integer('test_examples', 0, 'Use the first N test'
                                       ' examples; 0 = all.', lower_bound=0)
 _WORKDIR = flags.DEFINE_string('workdir', None, 'Output folder (checkpoints, metrics,'
-                               ' flags); default runs/<cell>_<runner>[_time_major].')
+                               ' flags); default runs/<cell>_<runner>[_<options>], runs/compare with --compare.')
 # Modes.
 _COMPARE = flags.DEFINE_boolean('compare', False, 'Train every cell x runner with these'
                                 ' flags, each in <workdir>/<cell>_<runner>, and tabulate.')
 _INSPECT = flags.DEFINE_boolean('inspect', False, 'Build the graph, run it once on a few'
                                 ' test images and explain outputs/states; no training.')
+_EQUALITY_TABLE = flags.DEFINE_boolean(
+    'equality_table', False, 'Print which equalities (states.h == outputs[-1], c == h,'
+    ' backward ones) hold for every cell x runner x variant, measured; no training.')
 _EVAL_ONLY = flags.DEFINE_boolean('eval_only', False, 'Evaluate the latest checkpoint'
                                   ' in --workdir (test accuracy and the check); no training.')
 
 flags.register_validator('learning_rate', lambda v: 0 < v < math.inf,
                          message='--learning_rate must be > 0 and finite')
 flags.register_multi_flags_validator(
-    ['compare', 'inspect', 'eval_only'], lambda d: sum(d.values()) <= 1,
-    message='--compare, --inspect and --eval_only are separate modes: pick one')
+    ['compare', 'inspect', 'eval_only', 'equality_table'], lambda d: sum(d.values()) <= 1,
+    message='--compare, --inspect, --eval_only and --equality_table are separate modes:'
+    ' pick one')
 flags.register_multi_flags_validator(
     ['time_major', 'runner'], lambda d: not (d['time_major'] and d['runner'] == 'static'),
     message='--time_major applies to --runner=dynamic only')
 
 # Flags that define the run, saved to <workdir>/flags.txt (repeat with --flagfile).
-_RUN_FLAGS = (_CELL, _RUNNER, _TIME_MAJOR, _NUM_UNITS, _FORGET_BIAS, _EPOCHS,
+_RUN_FLAGS = (_CELL, _RUNNER, _TIME_MAJOR, _NUM_UNITS, _NUM_LAYERS, _BIDIRECTIONAL,
+              _SEQUENCE_LENGTH, _HEAD_INPUT, _FORGET_BIAS, _EPOCHS,
               _BATCH_SIZE, _LEARNING_RATE, _LR_SCHEDULE, _CLIP_NORM, _SHIFT_PIXELS, _SEED,
               _DATA_DIR,
               _TRAIN_EXAMPLES, _TEST_EXAMPLES, _WORKDIR)
@@ -84,21 +106,20 @@ _RUN_FLAGS = (_CELL, _RUNNER, _TIME_MAJOR, _NUM_UNITS, _FORGET_BIAS, _EPOCHS,
 EXIT_ERROR, EXIT_NONFINITE, EXIT_INTERRUPTED = 1, 3, 130
 
 
-def default_workdir(cell: str, runner: str, time_major: bool) -> str:
-  if _COMPARE.value:
-    return 'runs/compare'
-  return f'runs/{cell}_{runner}' + ('_time_major' if time_major else '')
+def default_workdir(model: config_lib.ModelConfig) -> str:
+  return 'runs/compare' if _COMPARE.value else 'runs/' + config_lib.run_name(model)
 
 
 def config_from_flags() -> config_lib.TrainConfig:
   model = config_lib.ModelConfig(
       cell=_CELL.value, runner=_RUNNER.value, time_major=_TIME_MAJOR.value,
-      num_units=_NUM_UNITS.value, forget_bias=_FORGET_BIAS.value,
+      num_units=_NUM_UNITS.value, num_layers=_NUM_LAYERS.value,
+      bidirectional=_BIDIRECTIONAL.value, sequence_length=_SEQUENCE_LENGTH.value,
+      head_input=_HEAD_INPUT.value, forget_bias=_FORGET_BIAS.value,
       clip_norm=_CLIP_NORM.value, seed=_SEED.value)
   return config_lib.TrainConfig(
       model=model, data_dir=_DATA_DIR.value,
-      workdir=_WORKDIR.value or default_workdir(_CELL.value, _RUNNER.value,
-                                                _TIME_MAJOR.value),
+      workdir=_WORKDIR.value or default_workdir(model),
       epochs=_EPOCHS.value, batch_size=_BATCH_SIZE.value,
       learning_rate=_LEARNING_RATE.value, lr_schedule=_LR_SCHEDULE.value,
       shift_pixels=_SHIFT_PIXELS.value,
@@ -143,6 +164,10 @@ def main(argv):
   try:
     if _INSPECT.value:
       print(inspect_graph.inspect_with_data(config.model, config.data_dir), end='')
+      return
+    if _EQUALITY_TABLE.value:
+      images = mnist_data.load(config.data_dir).test.take(64).images
+      print(equalities.table(images), end='')
       return
     workdir_lib.prepare(config.workdir)
     lines = flag_lines(config)

@@ -23,10 +23,6 @@ def combinations() -> list:
   return [(c, r) for c in cells.CELLS for r in runners.RUNNERS]
 
 
-def run_name(cell: str, runner: str) -> str:
-  return f'{cell}_{runner}'
-
-
 def compare(config: config_lib.TrainConfig, data: mnist_data.Mnist,
             should_stop: Callable[[], bool] = lambda: False) -> list:
   """Trains each combination in its own subfolder of `config.workdir`.
@@ -39,9 +35,10 @@ def compare(config: config_lib.TrainConfig, data: mnist_data.Mnist,
   """
   rows = []
   for cell, runner in combinations():
-    sub = dataclasses.replace(
-        config, workdir=os.path.join(config.workdir, run_name(cell, runner)),
-        model=dataclasses.replace(config.model, cell=cell, runner=runner, time_major=False))
+    model = dataclasses.replace(config.model, cell=cell, runner=runner, time_major=False)
+    name = config_lib.run_name(model)
+    sub = dataclasses.replace(config, model=model,
+                              workdir=os.path.join(config.workdir, name))
     row = dict.fromkeys(COLUMNS, '')
     row.update(cell=cell, runner=runner)
     try:
@@ -63,7 +60,7 @@ def compare(config: config_lib.TrainConfig, data: mnist_data.Mnist,
     except train.TrainingInterrupted:
       raise
     except Exception as e:  # pylint: disable=broad-except  (reported in the row)
-      logging.error('%s failed: %s: %s', run_name(cell, runner), type(e).__name__, e)
+      logging.error('%s failed: %s: %s', name, type(e).__name__, e)
       row['error'] = f'{type(e).__name__}: {e}'.splitlines()[0]
     rows.append(row)
   return rows

@@ -6,13 +6,34 @@ import dataclasses
 @dataclasses.dataclass(frozen=True)
 class ModelConfig:
   """Everything that shapes the graph. Changing any of it breaks a resume."""
-  cell: str = 'lstm'            # 'lstm' | 'gru'
+  cell: str = 'lstm'            # 'lstm' | 'gru' | 'rnn' | 'basic_lstm'
   runner: str = 'static'        # 'static' | 'dynamic'
   time_major: bool = False      # dynamic only
   num_units: int = 128
+  num_layers: int = 1           # > 1: a MultiRNNCell of fresh cells
+  bidirectional: bool = False   # forward and backward cells, features concatenated
+  sequence_length: str = 'full'        # 'full' (28) | 'trimmed' (to the last inked row)
+  head_input: str = 'outputs_last'     # 'outputs_last' | 'last_relevant' | 'state_h'
   forget_bias: float = 1.0      # LSTM only
   clip_norm: float = 5.0        # global gradient-norm clip; 0 disables
   seed: int = 0                 # graph-level seed: initial weights
+
+
+def run_name(model: ModelConfig) -> str:
+  """A folder name for a model: cell_runner plus whatever differs from the defaults,
+  e.g. 'lstm_dynamic_time_major_2layers_bidirectional_trimmed_last_relevant'."""
+  parts = [model.cell, model.runner]
+  if model.time_major:
+    parts.append('time_major')
+  if model.num_layers > 1:
+    parts.append(f'{model.num_layers}layers')
+  if model.bidirectional:
+    parts.append('bidirectional')
+  if model.sequence_length != 'full':
+    parts.append(model.sequence_length)
+  if model.head_input != 'outputs_last':
+    parts.append(model.head_input)
+  return '_'.join(parts)
 
 
 @dataclasses.dataclass(frozen=True)

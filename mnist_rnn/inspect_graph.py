@@ -11,14 +11,56 @@ from models import classifier
 
 tf1 = tf.compat.v1
 
+_STATE_KIND = {
+    'lstm': 'LSTMStateTuple(c, h): c is the cell\'s internal memory; h is the hidden'
+            ' state, which is also the cell\'s output at the last step',
+    'basic_lstm': 'LSTMStateTuple(c, h), as LSTMCell (BasicLSTMCell has no peepholes'
+                  ' or projection options)',
+    'gru': 'h itself: a GRU\'s state is its output at the last step',
+    'rnn': 'h itself: a tanh RNN\'s state is its output at the last step',
+}
+
 
 def _shape(value) -> str:
   return '[' + ', '.join(str(d) for d in np.shape(value)) + ']'
 
 
+def describe(value) -> str:
+  """Renders a fetched structure with shapes: lists, (named) tuples, arrays."""
+  if isinstance(value, list):
+    return f'list of {len(value)} x {describe(value[0])}'
+  if isinstance(value, tuple) and hasattr(value, '_fields'):
+    inner = ', '.join(f'{k}={describe(v)}' for k, v in zip(value._fields, value))
+    return f'{type(value).__name__}({inner})'
+  if isinstance(value, tuple):
+    return '(' + ', '.join(describe(v) for v in value) + ')'
+  return _shape(value)
+
+
 def _cmp(name: str, a, b) -> str:
   result = state_check.compare(a, b)
-  return f'  {name}: {result.equal} (max |diff| {result.max_abs_diff:.1e})'
+  text = f'  {name}: {result.equal} (max |diff| {result.max_abs_diff:.1e}'
+  if not result.equal:
+    text += f', differs in {100 * result.differing_fraction:.0f}% of examples'
+  return text + ')'
+
+
+def _outputs_text(config, outputs, batch) -> list:
+  if config.runner == 'static':
+    width = np.shape(outputs[0])[-1]
+    what = 'forward and backward concatenated, ' if config.bidirectional else ''
+    return [f'outputs: a Python list of {len(outputs)} tensors, one per time step'
+            f' (image row), each [batch, {what}units]:',
+            f'  outputs[0] {_shape(outputs[0])} ... outputs[{len(outputs) - 1}]'
+            f' {_shape(outputs[-1])}' + (f' ({width // 2} + {width // 2})'
+                                         if config.bidirectional else '')]
+  layout = '[time, batch, units]' if config.time_major else '[batch, time, units]'
+  note = (f' (time_major=True: the input was transposed to [time, batch, 28] ='
+          f' [28, {batch}, 28])' if config.time_major else ' (batch-major, the default)')
+  if config.bidirectional:
+    return [f'outputs: a pair (forward, backward) of tensors {layout} ='
+            f' {describe(outputs)}{note}']
+  return [f'outputs: one tensor {layout} = {_shape(outputs)}{note}']
 
 
 def inspect(config: config_lib.ModelConfig, images: np.ndarray) -> str:
@@ -27,52 +69,71 @@ def inspect(config: config_lib.ModelConfig, images: np.ndarray) -> str:
   with graph.as_default():
     model = classifier.build(config)
     init = tf1.global_variables_initializer()
+  feed = {model.images: images}
+  if model.lengths is not None:
+    feed[model.lengths] = mnist_data.trimmed_lengths(images)
   with tf1.Session(graph=graph) as session:
     session.run(init)
     u = model.unrolled
-    fetched = session.run({'outputs': u.outputs, 'state': u.state, 'last': model.last_output,
-                           'h': model.final_h, 'c': model.final_c if model.final_c is not None
-                           else tf.constant(0)}, {model.images: images})
+    fetched, check = session.run(
+        [{'outputs': u.outputs, 'state': u.state, 'last': model.last_output,
+          'head': model.head_input},
+         {k: v for k, v in model.check._asdict().items() if v is not None}], feed)
   batch, units = len(images), config.num_units
   mode = config.runner + (' (time_major=True)' if config.time_major else '')
-  lines = [f'{config.cell.upper()} cell, {mode} runner, {units} units, {batch} real test'
-           f' images, fresh weights (seed {config.seed})', '']
-  outputs = fetched['outputs']
-  if config.runner == 'static':
-    lines += [f'outputs: a Python list of {len(outputs)} tensors, one per time step'
-              f' (image row), each [batch, units]:',
-              f'  outputs[0] {_shape(outputs[0])} ... outputs[{len(outputs) - 1}]'
-              f' {_shape(outputs[-1])}']
-  elif config.time_major:
-    lines += [f'outputs: one tensor [time, batch, units] = {_shape(outputs)}'
-              ' (time_major=True: the input was transposed to [time, batch, 28] = '
-              f'[28, {batch}, 28])']
-  else:
-    lines += [f'outputs: one tensor [batch, time, units] = {_shape(outputs)}'
-              ' (batch-major, the default)']
-  if config.cell == 'lstm':
-    lines += [f'states: LSTMStateTuple(c={_shape(fetched["state"].c)},'
-              f' h={_shape(fetched["state"].h)})',
-              '  c is the cell\'s internal memory; h is the hidden state, which is also'
-              ' the cell\'s output at the last step']
-  else:
-    lines += [f'states: one tensor [batch, units] = {_shape(fetched["state"])}: a GRU\'s'
-              ' state is just h, its output at the last step']
+  extras = [f'{config.num_layers} layers' if config.num_layers > 1 else '',
+            'bidirectional' if config.bidirectional else '',
+            'trimmed lengths ' + str(feed[model.lengths].tolist())
+            if model.lengths is not None else '']
+  lines = [f'{config.cell.upper()} cell, {mode} runner, {units} units'
+           + ''.join(', ' + e for e in extras if e)
+           + f', {batch} real test images, fresh weights (seed {config.seed})', '']
+  lines += _outputs_text(config, fetched['outputs'], batch)
+  lines.append(f'states: {describe(fetched["state"])}')
+  if config.bidirectional:
+    lines.append('  a pair (forward final state, backward final state)')
+  if config.num_layers > 1:
+    lines.append(f'  a tuple with one entry per layer ({config.num_layers}); the top'
+                 ' (last) layer produced outputs')
+  lines.append(f'  each {config.cell} state is {_STATE_KIND[config.cell]}')
+
   how = {'static': 'the last element of the list',
          'dynamic': 'tf.transpose(outputs, [1, 0, 2])[-1]: time first, then the last step'}
-  lines += ['', f'head input: outputs[-1] {_shape(fetched["last"])}, taken as'
-            f' {"outputs[-1] (time is the first axis)" if config.time_major else how[config.runner]}.',
-            '  It is the only step that has read all 28 rows, so the dense softmax layer'
-            ' classifies from it.', '', 'evaluated:',
-            _cmp('states.h == outputs[-1]', fetched['h'], fetched['last'])]
-  if config.cell == 'lstm':
-    lines.append(_cmp('states.c == states.h', fetched['c'], fetched['h']))
-  if config.runner == 'dynamic' and not config.time_major:
-    wrong = outputs[-1]
+  taken = 'outputs[-1] (time is the first axis)' if config.time_major else how[config.runner]
+  lines += ['', f'head input ({config.head_input}): {_shape(fetched["head"])}']
+  if config.head_input == 'outputs_last':
+    lines.append(f'  outputs[-1], taken as {taken}: the only step that has read all 28'
+                 ' rows' + (' (forward; the backward half has read only the last row)'
+                            if config.bidirectional else ''))
+    if model.lengths is not None:
+      lines.append('  but with trimmed lengths it is zeros for every example shorter than'
+                   ' 28 rows: use --head_input=last_relevant or state_h')
+  elif config.head_input == 'last_relevant':
+    lines.append('  each example\'s output at its own last valid step (sequence_length - 1)')
+  else:
+    lines.append('  the final state\'s h' + (' (forward and backward)' if config.bidirectional
+                                             else ''))
+  lines += ['', 'evaluated:',
+            _cmp('states.h == outputs[-1]' + (' (forward)' if config.bidirectional else ''),
+                 check['h'], check['output'])]
+  if check.get('c') is not None:
+    lines.append(_cmp('states.c == states.h', check['c'], check['h']))
+  if config.bidirectional:
+    lines += [_cmp('backward states.h == backward outputs[0]', check['backward_h'],
+                   check['backward_first']),
+              _cmp('backward states.h == backward half of outputs[-1]', check['backward_h'],
+                   check['backward_last'])]
+  if model.lengths is not None and not config.bidirectional:
+    zero = np.mean(~np.any(check['output'] != 0, axis=1))
+    lines.append(f'  outputs[-1] is all zeros for {100 * zero:.0f}% of examples (those'
+                 ' shorter than 28 rows): their state kept the last valid output')
+  if (config.runner == 'dynamic' and not config.time_major and not config.bidirectional
+      and model.lengths is None):
+    wrong = fetched['outputs'][-1]
     lines += [f'  outputs[-1] without the transpose: shape {_shape(wrong)} = [time, units]:'
               f' the last EXAMPLE\'s 28 steps, not the last step of every example',
               _cmp('  its last row == states.h of the last example', wrong[-1],
-                   fetched['h'][-1])]
+                   check['h'][-1])]
   return '\n'.join(lines) + '\n'
 
 

@@ -52,6 +52,20 @@ class Mnist:
   test: Split
 
 
+def trimmed_lengths(images: np.ndarray) -> np.ndarray:
+  """Each image's length up to its last non-blank row (at least 1).
+
+  Args:
+    images: [batch, rows, columns].
+
+  Returns:
+    [batch] int32 in 1..rows.
+  """
+  inked = images.reshape(len(images), images.shape[1], -1).any(axis=2)  # [batch, rows]
+  last = images.shape[1] - np.argmax(inked[:, ::-1], axis=1)
+  return np.where(inked.any(axis=1), last, 1).astype(np.int32)
+
+
 def _find(data_dir: str, base: str) -> str:
   for candidate in (base + '.gz', base):
     path = os.path.join(data_dir, candidate)

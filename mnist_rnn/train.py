@@ -92,10 +92,20 @@ class Trainer:
     self.session = tf1.Session(graph=self.graph, config=session_config())
     self.steps_per_epoch = math.ceil(len(self.train) / config.batch_size)
     check = self.test.take(config.check_examples)
-    self.check_feed = {self.model.images: check.images}
+    self.check_feed = self.feed(check.images)
 
   def close(self):
     self.session.close()
+
+  def feed(self, images, labels=None, extra=None) -> dict:
+    """A feed_dict for a batch; adds each image's trimmed length when the model uses them."""
+    m = self.model
+    feed = {m.images: images, **(extra or {})}
+    if labels is not None:
+      feed[m.labels] = labels
+    if m.lengths is not None:
+      feed[m.lengths] = mnist_data.trimmed_lengths(images)
+    return feed
 
   # -- checkpoints ------------------------------------------------------------
 
@@ -125,16 +135,13 @@ class Trainer:
     bs = self.config.eval_batch_size
     for start in range(0, len(split), bs):
       images, labels = split.images[start:start + bs], split.labels[start:start + bs]
-      loss, c = self.session.run([m.loss, m.correct],
-                                 {m.images: images, m.labels: labels})
+      loss, c = self.session.run([m.loss, m.correct], self.feed(images, labels))
       loss_sum += float(loss) * len(labels)
       correct += int(c)
     return loss_sum / len(split), correct / len(split)
 
   def check(self) -> state_check.StateCheck:
-    m = self.model
-    return state_check.run_check(self.session, m.last_output, m.final_h, m.final_c,
-                                 self.check_feed)
+    return state_check.run_check(self.session, self.model.check, self.check_feed)
 
   def train_epoch(self, epoch: int, first_batch: int,
                   should_stop: Callable[[], bool]) -> tuple:
@@ -166,8 +173,7 @@ class Trainer:
       try:
         _, loss = self.session.run(
             [m.train_op, m.loss],
-            {m.images: images, m.labels: self.train.labels[idx],
-             m.learning_rate: lr})
+            self.feed(images, self.train.labels[idx], {m.learning_rate: lr}))
       except tf.errors.InvalidArgumentError as e:
         if 'NaN or infinite' not in e.message:
           raise
@@ -229,6 +235,10 @@ class Trainer:
           'cell': cfg.model.cell,
           'runner': cfg.model.runner,
           'time_major': cfg.model.time_major,
+          'num_layers': cfg.model.num_layers,
+          'bidirectional': cfg.model.bidirectional,
+          'sequence_length': cfg.model.sequence_length,
+          'head_input': cfg.model.head_input,
           'train_loss': sums['loss_sum'] / sums['seen'],
           'train_accuracy': sums['correct'] / sums['seen'],
           'test_loss': test_loss,

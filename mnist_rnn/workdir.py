@@ -7,8 +7,9 @@ FLAGS_FILE = 'flags.txt'
 
 # Flags that change the graph or the order of training steps: a checkpoint written
 # under one value cannot be continued under another.
-RESUME_KEYS = ('cell', 'runner', 'time_major', 'num_units', 'forget_bias',
-               'clip_norm', 'seed', 'batch_size', 'train_examples')
+RESUME_KEYS = ('cell', 'runner', 'time_major', 'num_units', 'num_layers', 'bidirectional',
+               'sequence_length', 'head_input', 'forget_bias', 'clip_norm', 'seed',
+               'batch_size', 'train_examples')
 
 
 class WorkdirError(ValueError):

@@ -6,37 +6,57 @@ import tensorflow as tf
 
 tf1 = tf.compat.v1
 
-CELLS = ('lstm', 'gru')
+# Name -> (class, what its state is). New names join --compare and --inspect.
+CELLS = ('lstm', 'gru', 'rnn', 'basic_lstm')
 
 
 def make_cell(name: str, num_units: int, forget_bias: float = 1.0):
   """Returns a fresh `tf.compat.v1.nn.rnn_cell` cell.
 
   Args:
-    name: 'lstm' (LSTMCell: state LSTMStateTuple(c, h), each [batch, num_units])
-      or 'gru' (GRUCell: state is h itself, [batch, num_units]).
+    name: 'lstm' (LSTMCell) or 'basic_lstm' (BasicLSTMCell): state
+      LSTMStateTuple(c, h), each [batch, num_units]; 'gru' (GRUCell) or 'rnn'
+      (BasicRNNCell, tanh): the state is h itself, [batch, num_units].
     num_units: hidden size.
-    forget_bias: added to the LSTM forget gate (ignored by GRU).
+    forget_bias: added to the LSTM forget gate (ignored by GRU and RNN).
   """
   # These classes warn that they are deprecated; using them is this project's point.
   with warnings.catch_warnings():
     warnings.simplefilter('ignore', UserWarning)
     if name == 'lstm':
       return tf1.nn.rnn_cell.LSTMCell(num_units, forget_bias=forget_bias)
+    if name == 'basic_lstm':
+      return tf1.nn.rnn_cell.BasicLSTMCell(num_units, forget_bias=forget_bias)
     if name == 'gru':
       return tf1.nn.rnn_cell.GRUCell(num_units)
+    if name == 'rnn':
+      return tf1.nn.rnn_cell.BasicRNNCell(num_units)
   raise ValueError(f'unknown cell {name!r}; expected one of {CELLS}')
 
 
+def make_stack(name: str, num_units: int, num_layers: int = 1, forget_bias: float = 1.0):
+  """One cell, or a MultiRNNCell of `num_layers` fresh cells (never one cell reused:
+  each layer needs its own weights). Its state is then a tuple, one entry per layer."""
+  if num_layers == 1:
+    return make_cell(name, num_units, forget_bias)
+  with warnings.catch_warnings():
+    warnings.simplefilter('ignore', UserWarning)
+    return tf1.nn.rnn_cell.MultiRNNCell(
+        [make_cell(name, num_units, forget_bias) for _ in range(num_layers)])
+
+
 def hidden_and_cell_state(state):
-  """Splits a final state into (h, c): c is None for cells without one (GRU).
+  """Splits a final state into (h, c) of the top layer: c is None without one.
 
   Args:
-    state: LSTMStateTuple(c, h) for an LSTM, or a [batch, units] tensor for a GRU.
+    state: LSTMStateTuple(c, h); a [batch, units] tensor (GRU, RNN: h itself); or a
+      MultiRNNCell's tuple with one such entry per layer.
 
   Returns:
     (h [batch, units], c [batch, units] or None).
   """
+  if isinstance(state, tuple) and not isinstance(state, tf1.nn.rnn_cell.LSTMStateTuple):
+    state = state[-1]  # stacked: the top layer is what produced outputs
   if isinstance(state, tf1.nn.rnn_cell.LSTMStateTuple):
     return state.h, state.c
   return state, None

@@ -6,6 +6,7 @@ import tensorflow as tf
 import tf_keras
 
 from mnist_rnn import config as config_lib
+from mnist_rnn import state_check
 from models import cells
 from models import runners
 
@@ -14,15 +15,20 @@ tf1 = tf.compat.v1
 NUM_CLASSES = 10
 TIME_STEPS = 28
 FEATURES = 28
+HEAD_INPUTS = ('outputs_last', 'last_relevant', 'state_h')
+SEQUENCE_LENGTHS = ('full', 'trimmed')
 
 Model = collections.namedtuple('Model', [
     'images',          # placeholder [batch, 28, 28] float32
     'labels',          # placeholder [batch] int64
+    'lengths',         # placeholder [batch] int32 with --sequence_length=trimmed; else None
     'learning_rate',   # placeholder, scalar float32 (fed by the training loop)
-    'unrolled',        # runners.Unrolled: outputs, state, last_output
-    'last_output',     # outputs[-1], [batch, units]: what the head reads
-    'final_h',         # the final state's h, [batch, units]
-    'final_c',         # the LSTM's final c, [batch, units]; None for a GRU
+    'unrolled',        # runners.Unrolled: outputs, states, outputs[-1] and its parts
+    'last_output',     # outputs[-1], [batch, units] ([batch, 2 * units] bidirectional)
+    'final_h',         # the (forward, top layer) final state's h, [batch, units]
+    'final_c',         # its c for LSTMs, [batch, units]; None for GRU and RNN
+    'check',           # state_check.CheckTensors fetched by the per-epoch check
+    'head_input',      # what the dense layer reads (see --head_input)
     'logits',          # [batch, 10]
     'loss',            # scalar: mean softmax cross-entropy over the batch
     'correct',         # scalar int64: correctly classified examples in the batch
@@ -33,6 +39,25 @@ Model = collections.namedtuple('Model', [
 ])
 
 
+def _head_input(config, unrolled, lengths, final_h):
+  """[batch, features] for the dense layer, chosen by config.head_input."""
+  if config.head_input == 'outputs_last':
+    return unrolled.last_output  # the tutorial's choice
+  if config.head_input == 'state_h':
+    if config.bidirectional:
+      backward_h, _ = cells.hidden_and_cell_state(unrolled.backward_state)
+      return tf.concat([final_h, backward_h], 1)
+    return final_h
+  if config.head_input == 'last_relevant':
+    if lengths is None:
+      return unrolled.last_output  # every sequence is 28 long
+    # Each example's output at its own last valid step.
+    by_time = unrolled.outputs_time_major  # [time, batch, features]
+    index = tf.stack([lengths - 1, tf.range(tf.shape(lengths)[0])], axis=1)
+    return tf.gather_nd(by_time, index)
+  raise ValueError(f'unknown head_input {config.head_input!r}; expected one of {HEAD_INPUTS}')
+
+
 def build(config: config_lib.ModelConfig) -> Model:
   """Builds the whole training graph in the current default graph.
 
@@ -41,28 +66,46 @@ def build(config: config_lib.ModelConfig) -> Model:
 
   Returns:
     A Model. `final_h` and `last_output` are separate tensors fetched together for
-    the states-vs-outputs check: for an LSTM, `final_h` is `state.h`; for a GRU,
-    the state itself.
+    the states-vs-outputs check: for an LSTM, `final_h` is `state.h`; for a GRU or
+    RNN, the state itself; for a stack, the top layer's; bidirectional, the forward
+    direction's (compared with the forward half of outputs[-1]).
   """
+  if config.sequence_length not in SEQUENCE_LENGTHS:
+    raise ValueError(f'unknown sequence_length {config.sequence_length!r}')
   # The graph seed fixes TensorFlow's initializers; tf-keras's legacy cells draw
   # their initial weights from Python's `random` as well, so seed that too.
   tf_keras.utils.set_random_seed(config.seed)
   tf1.set_random_seed(config.seed)
   images = tf1.placeholder(tf.float32, [None, TIME_STEPS, FEATURES], name='images')
   labels = tf1.placeholder(tf.int64, [None], name='labels')
+  lengths = (tf1.placeholder(tf.int32, [None], name='lengths')
+             if config.sequence_length == 'trimmed' else None)
   learning_rate = tf1.placeholder(tf.float32, [], name='learning_rate')
 
+  def stack():
+    return cells.make_stack(config.cell, config.num_units, config.num_layers,
+                            config.forget_bias)
+
   with tf1.variable_scope('rnn'):
-    cell = cells.make_cell(config.cell, config.num_units, config.forget_bias)
-    unrolled = runners.unroll(cell, images, config.runner, config.time_major)
-  last_output = unrolled.last_output
-  last_output.shape.assert_is_compatible_with([None, config.num_units])
-  final_h, final_c = cells.hidden_and_cell_state(unrolled.state)
+    unrolled = runners.unroll(stack(), images, config.runner, config.time_major,
+                              sequence_length=lengths,
+                              backward_cell=stack() if config.bidirectional else None)
+  width = config.num_units * (2 if config.bidirectional else 1)
+  unrolled.last_output.shape.assert_is_compatible_with([None, width])
+  final_h, final_c = cells.hidden_and_cell_state(unrolled.forward_state)
+  check = state_check.CheckTensors(unrolled.forward_last_output, final_h, final_c,
+                                   None, None, None)
+  if config.bidirectional:
+    backward_h, _ = cells.hidden_and_cell_state(unrolled.backward_state)
+    check = check._replace(backward_h=backward_h,
+                           backward_first=unrolled.backward_first_output,
+                           backward_last=unrolled.backward_last_output)
+  head_input = _head_input(config, unrolled, lengths, final_h)
 
   with tf1.variable_scope('softmax'):
-    w = tf1.get_variable('w', [config.num_units, NUM_CLASSES])
+    w = tf1.get_variable('w', [width, NUM_CLASSES])
     b = tf1.get_variable('b', [NUM_CLASSES], initializer=tf1.zeros_initializer())
-    logits = tf.matmul(last_output, w) + b
+    logits = tf.matmul(head_input, w) + b
   # check_numerics stops a step whose loss is NaN/inf before its update is applied.
   loss = tf.debugging.check_numerics(
       tf.reduce_mean(tf.nn.sparse_softmax_cross_entropy_with_logits(
@@ -90,8 +133,8 @@ def build(config: config_lib.ModelConfig) -> Model:
         metrics['seen'].assign_add(batch), name='train_op')
   reset = tf.group(*[v.assign(tf.zeros([], tf.float64)) for v in metrics.values()])
 
-  return Model(images=images, labels=labels, learning_rate=learning_rate,
-               unrolled=unrolled, last_output=last_output, final_h=final_h,
-               final_c=final_c, logits=logits, loss=loss, correct=correct,
-               train_op=train_op, global_step=global_step, epoch_metrics=metrics,
-               reset_epoch_metrics=reset)
+  return Model(images=images, labels=labels, lengths=lengths, learning_rate=learning_rate,
+               unrolled=unrolled, last_output=unrolled.last_output, final_h=final_h,
+               final_c=final_c, check=check, head_input=head_input, logits=logits,
+               loss=loss, correct=correct, train_op=train_op, global_step=global_step,
+               epoch_metrics=metrics, reset_epoch_metrics=reset)

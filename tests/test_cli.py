@@ -34,7 +34,9 @@ def assert_one_line_error(result, *fragments):
     ['--cell=lstm', '--runner=dynamic', '--time_major'],
     ['--cell=gru', '--runner=static'],
     ['--cell=gru', '--runner=dynamic'],
-], ids=['lstm-static', 'lstm-dynamic', 'lstm-time_major', 'gru-static', 'gru-dynamic'])
+    ['--cell=rnn', '--runner=static', '--num_layers=2', '--bidirectional'],
+], ids=['lstm-static', 'lstm-dynamic', 'lstm-time_major', 'gru-static', 'gru-dynamic',
+        'rnn-2layers-bidirectional'])
 def test_smoke_run_writes_metrics_and_logs_the_check(tmp_path, args):
   result = run_cli(f'--flagfile={SMOKE}', *args, f'--workdir={tmp_path}')
   assert result.returncode == 0, result.stderr[-3000:]
@@ -52,10 +54,28 @@ def test_smoke_run_writes_metrics_and_logs_the_check(tmp_path, args):
   assert 'states.h == outputs[-1]: True (max |diff| 0.0e+00)' in result.stderr
   assert ('c != h' in result.stderr) == (cell == 'lstm')
   assert 'best test accuracy' in result.stderr
+  if '--bidirectional' in args:
+    assert all(r['backward_state_equals_first_output'] is True and
+               r['backward_state_equals_last_output'] is False for r in records)
+    assert ('backward h == backward outputs[0]: True, == backward half of outputs[-1]: False'
+            in result.stderr)
   # The saved flags repeat the run: here, it is already complete.
   again = run_cli(f'--flagfile={tmp_path}/flags.txt')
   assert again.returncode == 0, again.stderr[-2000:]
   assert 'already holds 2 of 2 epochs' in again.stderr
+
+
+def test_trimmed_lengths_run_reports_the_check_false(tmp_path):
+  result = run_cli(f'--flagfile={SMOKE}', '--cell=basic_lstm', '--runner=dynamic',
+                   '--sequence_length=trimmed', '--head_input=last_relevant', '--epochs=1',
+                   f'--workdir={tmp_path}')
+  assert result.returncode == 0, result.stderr[-3000:]
+  with open(tmp_path / 'metrics.jsonl') as f:
+    record = json.loads(f.readline())
+  assert record['state_equals_output'] is False
+  assert record['state_output_differing_fraction'] > 0.5
+  assert record['head_input'] == 'last_relevant' and record['sequence_length'] == 'trimmed'
+  assert 'states.h == outputs[-1]: False' in result.stderr
 
 
 @pytest.mark.parametrize('args, fragments', [
@@ -66,11 +86,14 @@ def test_smoke_run_writes_metrics_and_logs_the_check(tmp_path, args):
     (['--learning_rate=0'], ['--learning_rate must be > 0']),
     (['--train_examples=-5'], ['train_examples']),
     (['--cell=transformer'], ['cell']),
+    (['--num_layers=0'], ['num_layers']),
+    (['--head_input=middle'], ['head_input']),
     (['--flagfile=configs/nope.flags'], ['nope.flags']),
     (['--data_dir=/nonexistent/mnist'], ['/nonexistent/mnist: data folder does not exist']),
     (['--workdir=/proc/cannot/create'], ['--workdir=/proc/cannot/create: cannot create']),
 ], ids=['time_major-static', 'batch_size', 'epochs', 'num_units', 'learning_rate',
-        'train_examples', 'cell', 'flagfile', 'data_dir', 'workdir'])
+        'train_examples', 'cell', 'num_layers', 'head_input', 'flagfile', 'data_dir',
+        'workdir'])
 def test_bad_input_is_one_line_and_nonzero(args, fragments):
   assert_one_line_error(run_cli(*args, '--workdir=/tmp/never-used-by-tests')
                         if not any(a.startswith('--workdir') for a in args) else run_cli(*args),

@@ -27,18 +27,20 @@ def test_compare_writes_one_row_per_combination(compared):
   with open(workdir / 'comparison.csv') as f:
     rows = list(csv.DictReader(f))
   assert [(r['cell'], r['runner']) for r in rows] == [
-      ('lstm', 'static'), ('lstm', 'dynamic'), ('gru', 'static'), ('gru', 'dynamic')]
+      (c, r) for c in ('lstm', 'gru', 'rnn', 'basic_lstm') for r in ('static', 'dynamic')]
   for r in rows:
     assert r['error'] == ''
     assert r['state_equals_output'] == 'True' and float(r['state_output_max_abs_diff']) == 0
     assert float(r['examples_per_sec']) > 0 and float(r['build_seconds']) > 0
     assert 0 <= float(r['final_test_accuracy']) <= float(r['best_test_accuracy']) <= 1
-  # LSTM: 4 gates x (28 + 16 + 1) x 16; GRU: 3 x that; head: 16 x 10 + 10.
-  assert [int(r['trainable_parameters']) for r in rows] == [2880 + 170] * 2 + [2160 + 170] * 2
+  # LSTMs: 4 gates x (28 + 16 + 1) x 16; GRU: 3 x that; RNN: 1 x; head: 16 x 10 + 10.
+  assert [int(r['trainable_parameters']) for r in rows] == (
+      [2880 + 170] * 2 + [2160 + 170] * 2 + [720 + 170] * 2 + [2880 + 170] * 2)
   markdown = (workdir / 'comparison.md').read_text()
-  assert markdown.count('\n') == 6 and '| gru | dynamic |' in markdown
+  assert markdown.count('\n') == 10 and '| gru | dynamic |' in markdown
   assert '| gru | dynamic |' in result.stdout
-  for name in ('lstm_static', 'lstm_dynamic', 'gru_static', 'gru_dynamic'):
+  for name in ('lstm_static', 'lstm_dynamic', 'gru_static', 'gru_dynamic', 'rnn_static',
+               'basic_lstm_dynamic'):
     assert os.path.exists(workdir / name / 'metrics.jsonl')
 
 
@@ -79,9 +81,9 @@ def images():
                                 'shape [28, 8] = [time, units]',
                                 'its last row == states.h of the last example: True']),
     ('lstm', 'dynamic', True, ['[time, batch, units] = [28, 3, 8]']),
-    ('gru', 'static', False, ['a Python list of 28 tensors', 'one tensor [batch, units] = [3, 8]']),
+    ('gru', 'static', False, ['a Python list of 28 tensors', 'states: [3, 8]', 'a GRU\'s state is its output at the last step']),
     ('gru', 'dynamic', False, ['[batch, time, units] = [3, 28, 8]',
-                               'one tensor [batch, units] = [3, 8]']),
+                               'states: [3, 8]', 'a GRU\'s state is its output at the last step']),
 ], ids=['lstm-static', 'lstm-dynamic', 'lstm-time_major', 'gru-static', 'gru-dynamic'])
 def test_inspect_prints_the_real_shapes(cell, runner, time_major, expected, images):
   text = inspect_graph.inspect(config_lib.ModelConfig(
