@@ -64,6 +64,12 @@ _CLIP_NORM = flags.DEFINE_float('clip_norm', 5.0, 'Clip gradients to this global
 _SHIFT_PIXELS = flags.DEFINE_integer(
     'shift_pixels', 2, 'Shift each training image by up to this many pixels (random,'
     ' per example); 0 = no augmentation.', lower_bound=0, upper_bound=8)
+_INTRA_OP_THREADS = flags.DEFINE_integer(
+    'intra_op_threads', 1, 'Threads one TensorFlow op may use; 0 = TensorFlow\'s choice.',
+    lower_bound=0)
+_INTER_OP_THREADS = flags.DEFINE_integer(
+    'inter_op_threads', 0, 'TensorFlow ops run at once; 0 = TensorFlow\'s choice.',
+    lower_bound=0)
 _SEED = flags.DEFINE_integer('seed', 0, 'Seed for weights, shuffling and augmentation.')
 # Data and output.
 _DATA_DIR = flags.DEFINE_string(
@@ -100,8 +106,8 @@ flags.register_multi_flags_validator(
 _RUN_FLAGS = (_CELL, _RUNNER, _TIME_MAJOR, _NUM_UNITS, _NUM_LAYERS, _BIDIRECTIONAL,
               _SEQUENCE_LENGTH, _HEAD_INPUT, _FORGET_BIAS, _EPOCHS,
               _BATCH_SIZE, _LEARNING_RATE, _LR_SCHEDULE, _CLIP_NORM, _SHIFT_PIXELS, _SEED,
-              _DATA_DIR,
-              _TRAIN_EXAMPLES, _TEST_EXAMPLES, _WORKDIR)
+              _INTRA_OP_THREADS, _INTER_OP_THREADS, _DATA_DIR, _TRAIN_EXAMPLES,
+              _TEST_EXAMPLES, _WORKDIR)
 
 EXIT_ERROR, EXIT_NONFINITE, EXIT_INTERRUPTED = 1, 3, 130
 
@@ -122,7 +128,8 @@ def config_from_flags() -> config_lib.TrainConfig:
       workdir=_WORKDIR.value or default_workdir(model),
       epochs=_EPOCHS.value, batch_size=_BATCH_SIZE.value,
       learning_rate=_LEARNING_RATE.value, lr_schedule=_LR_SCHEDULE.value,
-      shift_pixels=_SHIFT_PIXELS.value,
+      shift_pixels=_SHIFT_PIXELS.value, intra_op_threads=_INTRA_OP_THREADS.value,
+      inter_op_threads=_INTER_OP_THREADS.value,
       train_examples=_TRAIN_EXAMPLES.value, test_examples=_TEST_EXAMPLES.value)
 
 

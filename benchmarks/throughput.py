@@ -72,7 +72,8 @@ def measure_trainer(spec):
         num_units=spec['num_units']))
     init = tf1.global_variables_initializer()
   build = time.perf_counter() - start
-  session = tf1.Session(graph=graph, config=train.session_config())
+  session = tf1.Session(graph=graph, config=train.session_config(
+      spec.get('intra_op_threads', 1), spec.get('inter_op_threads', 0)))
   session.run(init)
 
   def step(i):
@@ -186,10 +187,14 @@ def main(argv):
       if 'error' not in r:
         peers[impl] = r['median']
       print(row(r, peers), flush=True)
-    for runner, time_major in (('static', False), ('dynamic', False), ('dynamic', True)):
+    for runner, time_major, threads in (('static', False, (1, 0)), ('dynamic', False, (1, 0)),
+                                        ('dynamic', True, (1, 0)), ('static', False, (0, 0))):
       variant = runner + (' time-major' if time_major else '')
+      if threads == (0, 0):
+        variant += ', TF default threads'
       r = run_one({**base, 'impl': 'trainer', 'cell': cell, 'runner': runner,
-                   'time_major': time_major, 'variant': variant, 'batch_size': _BATCH.value})
+                   'time_major': time_major, 'variant': variant, 'batch_size': _BATCH.value,
+                   'intra_op_threads': threads[0], 'inter_op_threads': threads[1]})
       print(row(r, peers), flush=True)
   if _SWEEP.value:
     print('\n# batch-size sweep, default configuration (trainer: lstm static)\n')

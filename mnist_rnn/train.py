@@ -65,8 +65,10 @@ def batch_rng(seed: int, epoch: int, batch: int) -> np.random.Generator:
   return np.random.default_rng([seed, epoch, batch, 1])
 
 
-def session_config() -> tf1.ConfigProto:
-  return tf1.ConfigProto()
+def session_config(intra_op_threads: int = 1, inter_op_threads: int = 0) -> tf1.ConfigProto:
+  """Session options; 0 threads lets TensorFlow choose."""
+  return tf1.ConfigProto(intra_op_parallelism_threads=intra_op_threads,
+                         inter_op_parallelism_threads=inter_op_threads)
 
 
 class Trainer:
@@ -89,7 +91,8 @@ class Trainer:
       self.trainable_parameters = int(sum(
           np.prod(v.shape.as_list()) for v in tf1.trainable_variables()))
     self.graph.finalize()
-    self.session = tf1.Session(graph=self.graph, config=session_config())
+    self.session = tf1.Session(graph=self.graph, config=session_config(
+        config.intra_op_threads, config.inter_op_threads))
     self.steps_per_epoch = math.ceil(len(self.train) / config.batch_size)
     check = self.test.take(config.check_examples)
     self.check_feed = self.feed(check.images)
@@ -217,10 +220,9 @@ class Trainer:
   def _train_epochs(self, done_epochs, first_batch, history, writer, should_stop):
     cfg, m = self.config, self.model
     metrics_path = os.path.join(cfg.workdir, metrics_log.FILE_NAME)
-    logging.info('%s/%s%s: %d train, %d test examples, %d steps/epoch, graph built'
-                 ' in %.2fs', cfg.model.cell, cfg.model.runner,
-                 ' time-major' if cfg.model.time_major else '', len(self.train),
-                 len(self.test), self.steps_per_epoch, self.build_seconds)
+    logging.info('%s: %d train, %d test examples, %d steps/epoch, graph built in %.2fs',
+                 config_lib.run_name(cfg.model), len(self.train), len(self.test),
+                 self.steps_per_epoch, self.build_seconds)
     for epoch in range(done_epochs + 1, cfg.epochs + 1):
       if first_batch == 0:
         self.session.run(m.reset_epoch_metrics)
