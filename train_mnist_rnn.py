@@ -102,13 +102,6 @@ flags.register_multi_flags_validator(
     ['time_major', 'runner'], lambda d: not (d['time_major'] and d['runner'] == 'static'),
     message='--time_major applies to --runner=dynamic only')
 
-# Flags that define the run, saved to <workdir>/flags.txt (repeat with --flagfile).
-_RUN_FLAGS = (_CELL, _RUNNER, _TIME_MAJOR, _NUM_UNITS, _NUM_LAYERS, _BIDIRECTIONAL,
-              _SEQUENCE_LENGTH, _HEAD_INPUT, _FORGET_BIAS, _EPOCHS,
-              _BATCH_SIZE, _LEARNING_RATE, _LR_SCHEDULE, _CLIP_NORM, _SHIFT_PIXELS, _SEED,
-              _INTRA_OP_THREADS, _INTER_OP_THREADS, _DATA_DIR, _TRAIN_EXAMPLES,
-              _TEST_EXAMPLES, _WORKDIR)
-
 EXIT_ERROR, EXIT_NONFINITE, EXIT_INTERRUPTED = 1, 3, 130
 
 
@@ -131,12 +124,6 @@ def config_from_flags() -> config_lib.TrainConfig:
       shift_pixels=_SHIFT_PIXELS.value, intra_op_threads=_INTRA_OP_THREADS.value,
       inter_op_threads=_INTER_OP_THREADS.value,
       train_examples=_TRAIN_EXAMPLES.value, test_examples=_TEST_EXAMPLES.value)
-
-
-def flag_lines(config: config_lib.TrainConfig) -> list:
-  """The run's flags as '--name=value' lines, with the workdir resolved."""
-  lines = [flags.FLAGS[h.name].serialize() for h in _RUN_FLAGS if h.name != 'workdir']
-  return lines + [f'--workdir={config.workdir}']
 
 
 def fail(message: str, code: int = EXIT_ERROR):
@@ -176,19 +163,13 @@ def main(argv):
       images = mnist_data.load(config.data_dir).test.take(64).images
       print(equalities.table(images), end='')
       return
-    workdir_lib.prepare(config.workdir)
-    lines = flag_lines(config)
-    conflicts = workdir_lib.resume_conflicts(
-        workdir_lib.read_saved_flags(config.workdir),
-        workdir_lib.parse_flag_lines('\n'.join(lines)))
-    if conflicts:
-      fail(f'--workdir={config.workdir} holds a run with other flags'
-           f' ({"; ".join(conflicts)}); use another --workdir or the saved flags')
+    lines = config_lib.flag_lines(config) + (['--compare'] if _COMPARE.value else [])
+    # Checked (and flags.txt written) before the data is read or anything trained.
+    workdir_lib.claim(config.workdir, lines, write=not _EVAL_ONLY.value)
     data = mnist_data.load(config.data_dir)
     if _EVAL_ONLY.value:
       train.evaluate_checkpoint(config, data)
       return
-    workdir_lib.write_flags(config.workdir, lines)
     if _COMPARE.value:
       rows = compare.compare(config, data, should_stop=stop)
       paths = compare.write(rows, config.workdir)

@@ -10,6 +10,7 @@ from absl import logging
 from mnist_rnn import config as config_lib
 from mnist_rnn import mnist_data
 from mnist_rnn import train
+from mnist_rnn import workdir
 from models import cells
 from models import runners
 
@@ -42,7 +43,7 @@ def compare(config: config_lib.TrainConfig, data: mnist_data.Mnist,
     row = dict.fromkeys(COLUMNS, '')
     row.update(cell=cell, runner=runner)
     try:
-      os.makedirs(sub.workdir, exist_ok=True)
+      workdir.claim(sub.workdir, config_lib.flag_lines(sub))
       result = train.train_and_evaluate(sub, data, should_stop)
       history = result.history
       last = history[-1]

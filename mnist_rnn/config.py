@@ -56,3 +56,21 @@ class TrainConfig:
   # the unrolled graph has many small independent ops (README, Speed).
   intra_op_threads: int = 1     # 0 = TensorFlow's choice
   inter_op_threads: int = 0     # 0 = TensorFlow's choice (the number of cores)
+
+
+# TrainConfig fields that are settings of the library, not command-line flags.
+_NOT_FLAGS = ('model', 'check_examples', 'eval_batch_size')
+
+
+def flag_lines(config: TrainConfig) -> list:
+  """The config as absl flagfile lines ('--name=value', '--flag' / '--noflag'), one
+  per command-line flag, so that `--flagfile` of them rebuilds the same config."""
+  values = dataclasses.asdict(config.model)
+  values.update((k, v) for k, v in dataclasses.asdict(config).items() if k not in _NOT_FLAGS)
+  lines = []
+  for name, value in values.items():
+    if isinstance(value, bool):
+      lines.append(f'--{name}' if value else f'--no{name}')
+    else:
+      lines.append(f'--{name}={value}')
+  return lines

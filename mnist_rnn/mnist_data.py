@@ -125,8 +125,8 @@ def _load_split(data_dir: str, prefix: str, checksums: dict) -> Split:
   return Split(images.astype(np.float32) / np.float32(255.0), labels.astype(np.int64))
 
 
-def load(data_dir: str = BUNDLED_DIR) -> Mnist:
-  """Reads, checks and normalises the four IDX files in `data_dir`.
+def load(data_dir: str = '') -> Mnist:
+  """Reads, checks and normalises the four IDX files in `data_dir` ('' = the bundled copy).
 
   Files may be gzipped (`NAME.gz`) or not (`NAME`). When the folder has a
   `SHA256SUMS` file (the bundled copy does), each file's decompressed bytes are
@@ -136,6 +136,7 @@ def load(data_dir: str = BUNDLED_DIR) -> Mnist:
     DataError (or idx.IdxError, also a ValueError): a one-line message naming the
       folder or file and what is wrong with it.
   """
+  data_dir = data_dir or BUNDLED_DIR
   if not os.path.isdir(data_dir):
     raise DataError(f'{data_dir}: data folder does not exist')
   checksums = _read_checksums(data_dir)

@@ -87,7 +87,6 @@ class Trainer:
       self.saver = tf1.train.Saver(max_to_keep=3)
       self.init = tf1.global_variables_initializer()
       self.build_seconds = time.perf_counter() - build_start
-    with self.graph.as_default():
       self.trainable_parameters = int(sum(
           np.prod(v.shape.as_list()) for v in tf1.trainable_variables()))
     self.graph.finalize()
@@ -283,7 +282,7 @@ def evaluate_checkpoint(config: config_lib.TrainConfig,
   if not tf1.train.latest_checkpoint(config.workdir):
     raise NoCheckpoint(f'--workdir={config.workdir}: no checkpoint to evaluate')
   if data is None:
-    data = mnist_data.load(config.data_dir or mnist_data.BUNDLED_DIR)
+    data = mnist_data.load(config.data_dir)
   trainer = Trainer(config, data)
   try:
     step = trainer.restore_or_init()
@@ -313,7 +312,7 @@ def train_and_evaluate(config: config_lib.TrainConfig,
     RunResult with the metrics of every epoch 1..config.epochs.
   """
   if data is None:
-    data = mnist_data.load(config.data_dir or mnist_data.BUNDLED_DIR)
+    data = mnist_data.load(config.data_dir)
   trainer = Trainer(config, data)
   try:
     return trainer.run(should_stop)

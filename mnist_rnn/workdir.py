@@ -60,6 +60,28 @@ def resume_conflicts(saved: dict, requested: dict, keys=RESUME_KEYS) -> list:
           for k in keys if k in saved and saved[k] != requested.get(k)]
 
 
+def claim(path: str, lines: list, write: bool = True) -> None:
+  """Makes `path` this run's workdir: writable, and not holding a different run.
+
+  Args:
+    path: the workdir.
+    lines: the run's flags ('--name=value'), saved to flags.txt when `write`.
+    write: False to only check (e.g. for --eval_only).
+
+  Raises:
+    WorkdirError: not usable, or its flags.txt differs in a RESUME_KEYS flag (the
+      message names each flag with its saved and requested value); nothing is written.
+  """
+  prepare(path)
+  conflicts = resume_conflicts(read_saved_flags(path), parse_flag_lines('\n'.join(lines)))
+  if conflicts:
+    raise WorkdirError(f'--workdir={path} holds a run with other flags'
+                       f' ({"; ".join(conflicts)}); use another --workdir or the saved'
+                       ' flags')
+  if write:
+    write_flags(path, lines)
+
+
 def write_flags(path: str, lines: list) -> None:
   """Writes `lines` ('--name=value') to workdir/flags.txt, atomically."""
   target = os.path.join(path, FLAGS_FILE)

@@ -42,6 +42,10 @@ def test_compare_writes_one_row_per_combination(compared):
   for name in ('lstm_static', 'lstm_dynamic', 'gru_static', 'gru_dynamic', 'rnn_static',
                'basic_lstm_dynamic'):
     assert os.path.exists(workdir / name / 'metrics.jsonl')
+    cell, runner = name.rsplit('_', 1)
+    saved = (workdir / name / 'flags.txt').read_text()  # each run can be repeated alone
+    assert f'--cell={cell}\n' in saved and f'--runner={runner}\n' in saved
+  assert '--compare\n' in (workdir / 'flags.txt').read_text()
 
 
 def test_event_files_hold_the_epoch_scalars(compared):
