@@ -4,6 +4,9 @@ Written with tf.compat.v1.summary.FileWriter into the run's workdir, so
 `tensorboard --logdir <workdir>` (or the parent of several workdirs) shows it.
 """
 
+import glob
+import os
+
 import numpy as np
 import tensorflow as tf
 
@@ -52,8 +55,6 @@ class Writer:
 
 def read_scalars(logdir: str) -> dict:
   """Reads every event file in `logdir` back: {tag: {step: value}} (for tests)."""
-  import glob
-  import os
   scalars = {}
   for path in sorted(glob.glob(os.path.join(logdir, 'events.out.tfevents.*'))):
     for event in tf1.train.summary_iterator(path):

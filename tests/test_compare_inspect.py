@@ -103,3 +103,21 @@ def test_inspect_cli_runs_without_training(tmp_path):
   assert result.returncode == 0, result.stderr[-2000:]
   assert '[time, batch, units] = [28, 4, 128]' in result.stdout
   assert not os.path.exists(tmp_path / 'unused')
+
+
+def test_a_failing_combination_is_reported_and_the_others_run(tmp_path):
+  from mnist_rnn import compare
+  from mnist_rnn import workdir
+  data = mnist_data.load()
+  data = mnist_data.Mnist(data.train.take(128), data.test.take(64))
+  config = config_lib.TrainConfig(model=config_lib.ModelConfig(num_units=8),
+                                  workdir=str(tmp_path), batch_size=64, epochs=1)
+  # gru_dynamic's folder already holds another run: that combination must fail alone.
+  os.makedirs(tmp_path / 'gru_dynamic')
+  workdir.write_flags(str(tmp_path / 'gru_dynamic'), ['--cell=gru', '--num_units=99'])
+  rows = compare.compare(config, data)
+  failed = [r for r in rows if r['error']]
+  assert [(r['cell'], r['runner']) for r in failed] == [('gru', 'dynamic')]
+  assert '--num_units: saved 99, requested 8' in failed[0]['error']
+  assert len(rows) == 8 and all(r['final_test_accuracy'] != '' for r in rows if not r['error'])
+  assert '| gru | dynamic |' in compare.markdown(rows)

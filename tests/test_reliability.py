@@ -3,6 +3,7 @@
 import dataclasses
 import json
 import os
+import shutil
 import signal
 import subprocess
 import sys
@@ -136,7 +137,6 @@ def test_larger_epochs_continue_and_same_epochs_report_complete(tmp_path):
 
 
 def test_incompatible_resume_is_refused_and_touches_nothing(reference, tmp_path):
-  import shutil
   workdir = tmp_path / 'copy'
   shutil.copytree(reference, workdir)
   before = {p: (workdir / p).read_bytes() for p in os.listdir(workdir)}
