@@ -164,12 +164,14 @@ def main(argv):
       print(equalities.table(images), end='')
       return
     lines = config_lib.flag_lines(config) + (['--compare'] if _COMPARE.value else [])
-    # Checked (and flags.txt written) before the data is read or anything trained.
-    workdir_lib.claim(config.workdir, lines, write=not _EVAL_ONLY.value)
+    # The workdir is checked before the data is read; flags.txt is written once both
+    # are known to be good.
+    workdir_lib.claim(config.workdir, lines, write=False)
     data = mnist_data.load(config.data_dir)
     if _EVAL_ONLY.value:
       train.evaluate_checkpoint(config, data)
       return
+    workdir_lib.write_flags(config.workdir, lines)
     if _COMPARE.value:
       rows = compare.compare(config, data, should_stop=stop)
       paths = compare.write(rows, config.workdir)

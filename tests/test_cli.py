@@ -94,7 +94,46 @@ def test_trimmed_lengths_run_reports_the_check_false(tmp_path):
 ], ids=['time_major-static', 'batch_size', 'epochs', 'num_units', 'learning_rate',
         'train_examples', 'cell', 'num_layers', 'head_input', 'flagfile', 'data_dir',
         'workdir'])
-def test_bad_input_is_one_line_and_nonzero(args, fragments):
-  assert_one_line_error(run_cli(*args, '--workdir=/tmp/never-used-by-tests')
-                        if not any(a.startswith('--workdir') for a in args) else run_cli(*args),
-                        *fragments)
+def test_bad_input_is_one_line_and_nonzero(args, fragments, tmp_path):
+  if not any(a.startswith('--workdir') for a in args):
+    args = [*args, f'--workdir={tmp_path}/run']
+  assert_one_line_error(run_cli(*args), *fragments)
+  assert not os.path.exists(tmp_path / 'run' / 'flags.txt')
+
+
+def _broken_gzip(folder):
+  path = os.path.join(folder, 't10k-images-idx3-ubyte.gz')
+  with open(path, 'rb') as f:
+    data = f.read()
+  with open(path, 'wb') as f:
+    f.write(data[:len(data) // 2])
+
+
+@pytest.mark.parametrize('fault, fragments', [
+    (lambda d: os.remove(os.path.join(d, 'train-labels-idx1-ubyte.gz')),
+     ['missing train-labels-idx1-ubyte.gz']),
+    (_broken_gzip, ['t10k-images-idx3-ubyte.gz: corrupt gzip stream']),
+    ('bad_magic', ['train-images-idx3-ubyte.gz: bad magic number']),
+    ('wrong_dims', ['expected images of shape [n, 28, 28], got [64, 14, 56]']),
+    ('label_count', ['train-labels-idx1-ubyte.gz: 60 labels for 64 images']),
+    ('label_range', ['t10k-labels-idx1-ubyte.gz: label 10 at index 0 is outside 0..9']),
+], ids=['missing-file', 'broken-gzip', 'bad-magic', 'wrong-dims', 'label-count',
+        'label-range'])
+def test_bad_data_folder_is_one_line_and_nonzero(tmp_path, fault, fragments):
+  import numpy as np
+  from tests import idx_files
+  overrides = {
+      'bad_magic': {'train_images': b'\x03\x08\x00\x00' + bytes(100)},  # byte-swapped
+      'wrong_dims': {'train_images': idx_files.idx_bytes(np.zeros((64, 14, 56), np.uint8))},
+      'label_count': {'train_labels': idx_files.idx_bytes(np.zeros(60, np.uint8))},
+      'label_range': {'test_labels': idx_files.idx_bytes(np.full(32, 10, np.uint8))},
+  }
+  data_dir = str(tmp_path / 'data')
+  if callable(fault):
+    idx_files.make_folder(data_dir)
+    fault(data_dir)
+  else:
+    idx_files.make_folder(data_dir, **overrides[fault])
+  workdir = tmp_path / 'run'
+  assert_one_line_error(run_cli(f'--data_dir={data_dir}', f'--workdir={workdir}'), *fragments)
+  assert not (workdir / 'metrics.jsonl').exists()

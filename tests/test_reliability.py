@@ -102,17 +102,18 @@ def test_kill_between_metrics_write_and_checkpoint(reference, tmp_path):
   assert without_timing(records(tmp_path)) == without_timing(records(reference))
 
 
-def test_sigterm_saves_current_weights_exits_nonzero_and_resumes(reference, tmp_path):
+@pytest.mark.parametrize('signum', [signal.SIGTERM, signal.SIGINT], ids=['SIGTERM', 'SIGINT'])
+def test_signal_saves_current_weights_exits_nonzero_and_resumes(reference, tmp_path, signum):
   process = start(tmp_path)
   wait_for_line(process, 'epoch 1/3')
   time.sleep(0.1)
   stopped_at = time.time()
-  process.send_signal(signal.SIGTERM)
+  process.send_signal(signum)
   _, stderr = process.communicate(timeout=60)
   assert time.time() - stopped_at < 10
   assert process.returncode == 130
   assert 'Traceback' not in stderr
-  assert 'interrupted by SIGTERM: stopped at epoch 2 batch' in stderr
+  assert f'interrupted by {signum.name}: stopped at epoch 2 batch' in stderr
   latest = tf1.train.latest_checkpoint(str(tmp_path))
   step = int(latest.rsplit('-', 1)[1])
   assert STEPS < step < 2 * STEPS  # mid-epoch-2 weights were saved
