@@ -6,16 +6,11 @@ real test images, and the tensors are compared as in the per-epoch check.
 
 import dataclasses
 
-import tensorflow as tf
-
 from mnist_rnn import config as config_lib
-from mnist_rnn import mnist_data
+from mnist_rnn import inspect_graph
 from mnist_rnn import state_check
 from models import cells
-from models import classifier
 from models import runners
-
-tf1 = tf.compat.v1
 
 VARIANTS = {
     'one layer': {},
@@ -29,16 +24,8 @@ COLUMNS = ('cell', 'runner', 'variant', 'states.h == outputs[-1]', 'c == h',
 
 def check_configuration(model_config: config_lib.ModelConfig, images) -> state_check.StateCheck:
   """Builds `model_config` with fresh weights and runs the check on `images`."""
-  graph = tf.Graph()
-  with graph.as_default():
-    model = classifier.build(model_config)
-    init = tf1.global_variables_initializer()
-  feed = {model.images: images}
-  if model.lengths is not None:
-    feed[model.lengths] = mnist_data.trimmed_lengths(images)
-  with tf1.Session(graph=graph) as session:
-    session.run(init)
-    return state_check.run_check(session, model.check, feed)
+  _, _, values = inspect_graph.run_fresh(model_config, images, inspect_graph.check_tensors)
+  return state_check.from_values(values)
 
 
 def _cell(comparison) -> str:

@@ -63,8 +63,17 @@ def _outputs_text(config, outputs, batch) -> list:
   return [f'outputs: one tensor {layout} = {_shape(outputs)}{note}']
 
 
-def inspect(config: config_lib.ModelConfig, images: np.ndarray) -> str:
-  """Returns the explanation for `config`, evaluated on `images` [batch, 28, 28]."""
+def run_fresh(config: config_lib.ModelConfig, images: np.ndarray, fetches):
+  """Builds `config`'s graph with fresh weights and runs it once on `images`.
+
+  Args:
+    config: the model configuration.
+    images: [batch, 28, 28] float32; trimmed lengths are fed if the model uses them.
+    fetches: a function Model -> what to fetch (any session.run structure).
+
+  Returns:
+    (model, graph, the fetched values).
+  """
   graph = tf.Graph()
   with graph.as_default():
     model = classifier.build(config)
@@ -74,16 +83,25 @@ def inspect(config: config_lib.ModelConfig, images: np.ndarray) -> str:
     feed[model.lengths] = mnist_data.trimmed_lengths(images)
   with tf1.Session(graph=graph) as session:
     session.run(init)
-    u = model.unrolled
-    fetched, check = session.run(
-        [{'outputs': u.outputs, 'state': u.state, 'last': model.last_output,
-          'head': model.head_input},
-         {k: v for k, v in model.check._asdict().items() if v is not None}], feed)
+    return model, graph, session.run(fetches(model), feed)
+
+
+def check_tensors(model) -> dict:
+  """The model's CheckTensors that exist, as a fetchable dict."""
+  return {k: v for k, v in model.check._asdict().items() if v is not None}
+
+
+def inspect(config: config_lib.ModelConfig, images: np.ndarray) -> str:
+  """Returns the explanation for `config`, evaluated on `images` [batch, 28, 28]."""
+  model, _, (fetched, check) = run_fresh(config, images, lambda m: [
+      {'outputs': m.unrolled.outputs, 'state': m.unrolled.state, 'last': m.last_output,
+       'head': m.head_input}, check_tensors(m)])
+  lengths = mnist_data.trimmed_lengths(images) if model.lengths is not None else None
   batch, units = len(images), config.num_units
   mode = config.runner + (' (time_major=True)' if config.time_major else '')
   extras = [f'{config.num_layers} layers' if config.num_layers > 1 else '',
             'bidirectional' if config.bidirectional else '',
-            'trimmed lengths ' + str(feed[model.lengths].tolist())
+            'trimmed lengths ' + str(lengths.tolist())
             if model.lengths is not None else '']
   lines = [f'{config.cell.upper()} cell, {mode} runner, {units} units'
            + ''.join(', ' + e for e in extras if e)

@@ -100,7 +100,11 @@ def run_check(session, tensors: CheckTensors, feed_dict, atol: float = 0.0) -> S
     feed_dict: feeds a fixed batch of images (and lengths, if the model has them).
   """
   fetches = {k: v for k, v in tensors._asdict().items() if v is not None}
-  values = session.run(fetches, feed_dict)
+  return from_values(session.run(fetches, feed_dict), atol)
+
+
+def from_values(values: dict, atol: float = 0.0) -> StateCheck:
+  """The check on already fetched CheckTensors values (a dict without the None ones)."""
   c_vs_h = compare(values['c'], values['h'], atol) if 'c' in values else None
   first = last = None
   if 'backward_h' in values:

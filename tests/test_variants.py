@@ -12,7 +12,6 @@ from mnist_rnn import equalities
 from mnist_rnn import inspect_graph
 from mnist_rnn import mnist_data
 from models import cells
-from models import classifier
 
 tf1 = tf.compat.v1
 UNITS = 12
@@ -24,17 +23,8 @@ def images():
 
 
 def build_and_run(config, images, fetches):
-  graph = tf.Graph()
-  with graph.as_default():
-    model = classifier.build(config)
-    init = tf1.global_variables_initializer()
-    variables = tf1.trainable_variables()
-  feed = {model.images: images}
-  if model.lengths is not None:
-    feed[model.lengths] = mnist_data.trimmed_lengths(images)
-  with tf1.Session(graph=graph) as session:
-    session.run(init)
-    return model, variables, session.run(fetches(model), feed)
+  model, graph, values = inspect_graph.run_fresh(config, images, fetches)
+  return model, graph.get_collection(tf1.GraphKeys.TRAINABLE_VARIABLES), values
 
 
 def config(**changes):
