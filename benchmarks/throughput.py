@@ -69,7 +69,7 @@ def measure_trainer(spec):
   with graph.as_default():
     model = classifier.build(config_lib.ModelConfig(
         cell=spec['cell'], runner=spec['runner'], time_major=spec['time_major'],
-        num_units=spec['num_units']))
+        num_units=spec['num_units'], towers=spec.get('towers', 2)))
     init = tf1.global_variables_initializer()
   build = time.perf_counter() - start
   session = tf1.Session(graph=graph, config=train.session_config(
@@ -187,14 +187,20 @@ def main(argv):
       if 'error' not in r:
         peers[impl] = r['median']
       print(row(r, peers), flush=True)
-    for runner, time_major, threads in (('static', False, (1, 0)), ('dynamic', False, (1, 0)),
-                                        ('dynamic', True, (1, 0)), ('static', False, (0, 0))):
+    # The defaults (2 towers, 1 intra-op thread), then what each of them adds.
+    for runner, time_major, towers, threads in (
+        ('static', False, 2, (1, 0)), ('dynamic', False, 2, (1, 0)),
+        ('dynamic', True, 2, (1, 0)), ('static', False, 1, (1, 0)),
+        ('static', False, 1, (0, 0))):
       variant = runner + (' time-major' if time_major else '')
+      if towers == 1:
+        variant += ', 1 tower'
       if threads == (0, 0):
         variant += ', TF default threads'
       r = run_one({**base, 'impl': 'trainer', 'cell': cell, 'runner': runner,
                    'time_major': time_major, 'variant': variant, 'batch_size': _BATCH.value,
-                   'intra_op_threads': threads[0], 'inter_op_threads': threads[1]})
+                   'towers': towers, 'intra_op_threads': threads[0],
+                   'inter_op_threads': threads[1]})
       print(row(r, peers), flush=True)
   if _SWEEP.value:
     print('\n# batch-size sweep, default configuration (trainer: lstm static)\n')

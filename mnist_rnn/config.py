@@ -16,6 +16,10 @@ class ModelConfig:
   head_input: str = 'outputs_last'     # 'outputs_last' | 'last_relevant' | 'state_h'
   forget_bias: float = 1.0      # LSTM only
   clip_norm: float = 5.0        # global gradient-norm clip; 0 disables
+  # Split each batch into this many towers sharing the weights; with one intra-op
+  # thread they run in parallel, one per core (LSTM static on 2 cores: ~1.7x).
+  # The same model and loss; only the order of float sums changes.
+  towers: int = 2
   seed: int = 0                 # graph-level seed: initial weights
 
 

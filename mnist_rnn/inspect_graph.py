@@ -1,6 +1,8 @@
 """`--inspect`: builds one configuration's graph, runs it once on a few real test
 images with fresh weights, and explains what `outputs` and `states` are."""
 
+import dataclasses
+
 import numpy as np
 import tensorflow as tf
 
@@ -72,8 +74,10 @@ def run_fresh(config: config_lib.ModelConfig, images: np.ndarray, fetches):
     fetches: a function Model -> what to fetch (any session.run structure).
 
   Returns:
-    (model, graph, the fetched values).
+    (model, graph, the fetched values). The graph has one tower (towers=1).
   """
+  # One tower: the graph exactly as the tutorial draws it, whole batch in one unroll.
+  config = dataclasses.replace(config, towers=1)
   graph = tf.Graph()
   with graph.as_default():
     model = classifier.build(config)

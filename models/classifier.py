@@ -23,7 +23,7 @@ Model = collections.namedtuple('Model', [
     'labels',          # placeholder [batch] int64
     'lengths',         # placeholder [batch] int32 with --sequence_length=trimmed; else None
     'learning_rate',   # placeholder, scalar float32 (fed by the training loop)
-    'unrolled',        # runners.Unrolled: outputs, states, outputs[-1] and its parts
+    'unrolled',        # runners.Unrolled of the first tower (the only one if towers=1)
     'last_output',     # outputs[-1], [batch, units] ([batch, 2 * units] bidirectional)
     'final_h',         # the (forward, top layer) final state's h, [batch, units]
     'final_c',         # its c for LSTMs, [batch, units]; None for GRU and RNN
@@ -58,6 +58,20 @@ def _head_input(config, unrolled, lengths, final_h):
   raise ValueError(f'unknown head_input {config.head_input!r}; expected one of {HEAD_INPUTS}')
 
 
+def _split_batch(tensor, parts: int) -> list:
+  """Cuts [batch, ...] into `parts` consecutive slices whose sizes differ by at most one
+  (a slice may be empty when batch < parts)."""
+  if parts == 1:
+    return [tensor]
+  n = tf.shape(tensor)[0]
+  sizes = tf.stack([(n + parts - 1 - i) // parts for i in range(parts)])
+  return tf.split(tensor, sizes, num=parts)
+
+
+def _concat(tensors):
+  return tensors[0] if len(tensors) == 1 else tf.concat(tensors, 0)
+
+
 def build(config: config_lib.ModelConfig) -> Model:
   """Builds the whole training graph in the current default graph.
 
@@ -65,7 +79,8 @@ def build(config: config_lib.ModelConfig) -> Model:
     config: the model configuration.
 
   Returns:
-    A Model. `final_h` and `last_output` are separate tensors fetched together for
+    A Model. `final_h` and `last_output` (over the whole batch, all towers
+    concatenated) are separate tensors fetched together for
     the states-vs-outputs check: for an LSTM, `final_h` is `state.h`; for a GRU or
     RNN, the state itself; for a stack, the top layer's; bidirectional, the forward
     direction's (compared with the forward half of outputs[-1]).
@@ -86,21 +101,35 @@ def build(config: config_lib.ModelConfig) -> Model:
     return cells.make_stack(config.cell, config.num_units, config.num_layers,
                             config.forget_bias)
 
-  with tf1.variable_scope('rnn'):
-    unrolled = runners.unroll(stack(), images, config.runner, config.time_major,
-                              sequence_length=lengths,
-                              backward_cell=stack() if config.bidirectional else None)
+  # Towers: the batch is cut into `config.towers` slices, each unrolled by its own copy
+  # of the cells with shared variables; their results are concatenated back in batch
+  # order, so every tensor below is [batch, ...] for the whole batch.
+  image_parts = _split_batch(images, config.towers)
+  length_parts = (_split_batch(lengths, config.towers) if lengths is not None
+                  else [None] * config.towers)
+  towers, head_inputs, checks = [], [], []
+  for k in range(config.towers):
+    with tf1.variable_scope('rnn', reuse=k > 0):
+      unrolled = runners.unroll(stack(), image_parts[k], config.runner, config.time_major,
+                                sequence_length=length_parts[k],
+                                backward_cell=stack() if config.bidirectional else None)
+    final_h, final_c = cells.hidden_and_cell_state(unrolled.forward_state)
+    check = state_check.CheckTensors(unrolled.forward_last_output, final_h, final_c,
+                                     None, None, None)
+    if config.bidirectional:
+      backward_h, _ = cells.hidden_and_cell_state(unrolled.backward_state)
+      check = check._replace(backward_h=backward_h,
+                             backward_first=unrolled.backward_first_output,
+                             backward_last=unrolled.backward_last_output)
+    towers.append(unrolled)
+    head_inputs.append(_head_input(config, unrolled, length_parts[k], final_h))
+    checks.append(check)
   width = config.num_units * (2 if config.bidirectional else 1)
-  unrolled.last_output.shape.assert_is_compatible_with([None, width])
-  final_h, final_c = cells.hidden_and_cell_state(unrolled.forward_state)
-  check = state_check.CheckTensors(unrolled.forward_last_output, final_h, final_c,
-                                   None, None, None)
-  if config.bidirectional:
-    backward_h, _ = cells.hidden_and_cell_state(unrolled.backward_state)
-    check = check._replace(backward_h=backward_h,
-                           backward_first=unrolled.backward_first_output,
-                           backward_last=unrolled.backward_last_output)
-  head_input = _head_input(config, unrolled, lengths, final_h)
+  last_output = _concat([t.last_output for t in towers])
+  last_output.shape.assert_is_compatible_with([None, width])
+  check = state_check.CheckTensors(*[
+      None if parts[0] is None else _concat(parts) for parts in zip(*checks)])
+  head_input = _concat(head_inputs)
 
   with tf1.variable_scope('softmax'):
     w = tf1.get_variable('w', [width, NUM_CLASSES])
@@ -134,7 +163,7 @@ def build(config: config_lib.ModelConfig) -> Model:
   reset = tf.group(*[v.assign(tf.zeros([], tf.float64)) for v in metrics.values()])
 
   return Model(images=images, labels=labels, lengths=lengths, learning_rate=learning_rate,
-               unrolled=unrolled, last_output=unrolled.last_output, final_h=final_h,
-               final_c=final_c, check=check, head_input=head_input, logits=logits,
+               unrolled=towers[0], last_output=last_output, final_h=check.h,
+               final_c=check.c, check=check, head_input=head_input, logits=logits,
                loss=loss, correct=correct, train_op=train_op, global_step=global_step,
                epoch_metrics=metrics, reset_epoch_metrics=reset)

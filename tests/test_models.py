@@ -16,11 +16,12 @@ IDS = [f'{c}-{r}' + ('-time_major' if t else '') for c, r, t in VARIANTS]
 UNITS = 16
 
 
-def _build(cell, runner, time_major, seed=0):
+def _build(cell, runner, time_major, seed=0, towers=1):
   graph = tf.Graph()
   with graph.as_default():
     model = classifier.build(config_lib.ModelConfig(
-        cell=cell, runner=runner, time_major=time_major, num_units=UNITS, seed=seed))
+        cell=cell, runner=runner, time_major=time_major, num_units=UNITS, seed=seed,
+        towers=towers))
     init = tf1.global_variables_initializer()
   session = tf1.Session(graph=graph)
   session.run(init)
@@ -60,7 +61,7 @@ def test_outputs_and_states_have_the_tutorial_shapes(cell, runner, time_major, i
                          ids=['batch_major', 'time_major'])
 def test_static_and_dynamic_agree_on_the_same_weights(cell, runner, time_major, images):
   static_graph, static, static_session = _build(cell, 'static', False, seed=1)
-  dynamic_graph, dynamic, dynamic_session = _build(cell, runner, time_major, seed=2)
+  dynamic_graph, dynamic, dynamic_session = _build(cell, runner, time_major, seed=2, towers=2)
   with static_graph.as_default():
     weights = {v.op.name: static_session.run(v) for v in tf1.trainable_variables()}
   with dynamic_graph.as_default():
@@ -81,3 +82,29 @@ def test_wrong_runner_and_static_time_major_are_refused():
   with tf.Graph().as_default():
     with pytest.raises(ValueError, match='unknown runner'):
       classifier.build(config_lib.ModelConfig(runner='sideways'))
+
+
+def _copy_weights(source_graph, source_session, target_graph, target_session):
+  with source_graph.as_default():
+    weights = {v.op.name: source_session.run(v) for v in tf1.trainable_variables()}
+  with target_graph.as_default():
+    variables = tf1.trainable_variables()
+    assert sorted(v.op.name for v in variables) == sorted(weights)  # shared, not copied
+    for v in variables:
+      v.load(weights[v.op.name], target_session)
+
+
+@pytest.mark.parametrize('runner', ['static', 'dynamic'])
+def test_towers_compute_the_same_model_as_one_graph(runner):
+  images = mnist_data.load().test.take(7)  # odd: the towers get 4 and 3 examples
+  one_graph, one, one_session = _build('lstm', runner, False, towers=1)
+  two_graph, two, two_session = _build('lstm', runner, False, towers=2)
+  _copy_weights(one_graph, one_session, two_graph, two_session)
+  feed = lambda m: {m.images: images.images, m.labels: images.labels}
+  a = one_session.run([one.logits, one.loss, one.last_output, one.final_h], feed(one))
+  b = two_session.run([two.logits, two.loss, two.last_output, two.final_h], feed(two))
+  for x, y in zip(a, b):
+    assert np.max(np.abs(np.asarray(x) - np.asarray(y))) <= 1e-6
+  # A batch smaller than the number of towers leaves one empty, and still works.
+  single = two_session.run(two.logits, {two.images: images.images[:1]})
+  assert np.max(np.abs(single - a[0][:1])) <= 1e-6
