@@ -63,16 +63,23 @@ class TrainConfig:
 
 
 # TrainConfig fields that are settings of the library, not command-line flags.
-_NOT_FLAGS = ('model', 'check_examples', 'eval_batch_size')
+_NOT_FLAGS = ('check_examples', 'eval_batch_size')
+
+
+def flatten(config: TrainConfig) -> dict:
+  """Every setting of `config` in one dict: the model's fields, then the run's."""
+  values = dataclasses.asdict(config.model)
+  values.update((k, v) for k, v in dataclasses.asdict(config).items() if k != 'model')
+  return values
 
 
 def flag_lines(config: TrainConfig) -> list:
   """The config as absl flagfile lines ('--name=value', '--flag' / '--noflag'), one
   per command-line flag, so that `--flagfile` of them rebuilds the same config."""
-  values = dataclasses.asdict(config.model)
-  values.update((k, v) for k, v in dataclasses.asdict(config).items() if k not in _NOT_FLAGS)
   lines = []
-  for name, value in values.items():
+  for name, value in flatten(config).items():
+    if name in _NOT_FLAGS:
+      continue
     if isinstance(value, bool):
       lines.append(f'--{name}' if value else f'--no{name}')
     else:

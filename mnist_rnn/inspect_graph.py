@@ -82,12 +82,9 @@ def run_fresh(config: config_lib.ModelConfig, images: np.ndarray, fetches):
   with graph.as_default():
     model = classifier.build(config)
     init = tf1.global_variables_initializer()
-  feed = {model.images: images}
-  if model.lengths is not None:
-    feed[model.lengths] = mnist_data.trimmed_lengths(images)
   with tf1.Session(graph=graph) as session:
     session.run(init)
-    return model, graph, session.run(fetches(model), feed)
+    return model, graph, session.run(fetches(model), classifier.feed_dict(model, images))
 
 
 def check_tensors(model) -> dict:

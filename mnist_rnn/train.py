@@ -93,6 +93,7 @@ class Trainer:
     self.session = tf1.Session(graph=self.graph, config=session_config(
         config.intra_op_threads, config.inter_op_threads))
     self.steps_per_epoch = math.ceil(len(self.train) / config.batch_size)
+    self.metrics_path = os.path.join(config.workdir, metrics_log.FILE_NAME)
     check = self.test.take(config.check_examples)
     self.check_feed = self.feed(check.images)
 
@@ -100,14 +101,7 @@ class Trainer:
     self.session.close()
 
   def feed(self, images, labels=None, extra=None) -> dict:
-    """A feed_dict for a batch; adds each image's trimmed length when the model uses them."""
-    m = self.model
-    feed = {m.images: images, **(extra or {})}
-    if labels is not None:
-      feed[m.labels] = labels
-    if m.lengths is not None:
-      feed[m.lengths] = mnist_data.trimmed_lengths(images)
-    return feed
+    return classifier.feed_dict(self.model, images, labels, extra)
 
   # -- checkpoints ------------------------------------------------------------
 
@@ -191,10 +185,9 @@ class Trainer:
 
   def run(self, should_stop: Callable[[], bool]) -> RunResult:
     cfg = self.config
-    metrics_path = os.path.join(cfg.workdir, metrics_log.FILE_NAME)
     step = self.restore_or_init()
     done_epochs, first_batch = divmod(step, self.steps_per_epoch)
-    history = metrics_log.truncate_after(metrics_path, done_epochs)
+    history = metrics_log.truncate_after(self.metrics_path, done_epochs)
     if step:
       logging.info('resuming %s from step %d: epoch %d, batch %d/%d',
                    cfg.workdir, step, done_epochs + 1, first_batch,
@@ -207,9 +200,8 @@ class Trainer:
 
     writer = summaries.Writer(cfg.workdir, graph=None if step else self.graph)
     if not step:
-      writer.hyperparameters({**dataclasses.asdict(cfg.model), **{
-          k: v for k, v in dataclasses.asdict(cfg).items() if k != 'model'},
-          'trainable_parameters': self.trainable_parameters})
+      writer.hyperparameters({**config_lib.flatten(cfg),
+                              'trainable_parameters': self.trainable_parameters})
     try:
       self._train_epochs(done_epochs, first_batch, history, writer, should_stop)
     finally:
@@ -218,7 +210,6 @@ class Trainer:
 
   def _train_epochs(self, done_epochs, first_batch, history, writer, should_stop):
     cfg, m = self.config, self.model
-    metrics_path = os.path.join(cfg.workdir, metrics_log.FILE_NAME)
     logging.info('%s: %d train, %d test examples, %d steps/epoch, graph built in %.2fs',
                  config_lib.run_name(cfg.model), len(self.train), len(self.test),
                  self.steps_per_epoch, self.build_seconds)
@@ -253,7 +244,7 @@ class Trainer:
       }
       # Metrics first, then the checkpoint: a kill in between re-trains this
       # epoch on resume and truncate_after drops the orphaned record.
-      metrics_log.append(metrics_path, record)
+      metrics_log.append(self.metrics_path, record)
       self.save()
       writer.epoch(record)
       history.append(record)

@@ -6,6 +6,7 @@ import tensorflow as tf
 import tf_keras
 
 from mnist_rnn import config as config_lib
+from mnist_rnn import mnist_data
 from mnist_rnn import state_check
 from models import cells
 from models import runners
@@ -56,6 +57,17 @@ def _head_input(config, unrolled, lengths, final_h):
     index = tf.stack([lengths - 1, tf.range(tf.shape(lengths)[0])], axis=1)
     return tf.gather_nd(by_time, index)
   raise ValueError(f'unknown head_input {config.head_input!r}; expected one of {HEAD_INPUTS}')
+
+
+def feed_dict(model: Model, images, labels=None, extra=None) -> dict:
+  """A feed_dict for a batch of images [batch, 28, 28] (and labels [batch]); adds each
+  image's trimmed length when the model was built with --sequence_length=trimmed."""
+  feed = {model.images: images, **(extra or {})}
+  if labels is not None:
+    feed[model.labels] = labels
+  if model.lengths is not None:
+    feed[model.lengths] = mnist_data.trimmed_lengths(images)
+  return feed
 
 
 def _split_batch(tensor, parts: int) -> list:
