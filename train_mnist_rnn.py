@@ -201,7 +201,9 @@ def parse_flags(argv):
   try:
     return flags.FLAGS(argv)
   except flags.Error as e:
-    sys.stderr.write(f'train_mnist_rnn.py: error: {e}\n')
+    # absl prefixes some messages (a missing flagfile) with 'ERROR:: '.
+    message = str(e).removeprefix('ERROR:: ')
+    sys.stderr.write(f'train_mnist_rnn.py: error: {message}\n')
     sys.exit(2)
 
 

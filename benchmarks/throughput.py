@@ -87,7 +87,8 @@ def measure_keras(spec):
   import tensorflow as tf
   tf.config.run_functions_eagerly(False)
   images, labels = _batches(spec['batch_size'])
-  layer = tf.keras.layers.LSTM if spec['cell'] == 'lstm' else tf.keras.layers.GRU
+  layer = {'lstm': tf.keras.layers.LSTM, 'gru': tf.keras.layers.GRU,
+           'rnn': tf.keras.layers.SimpleRNN}[spec['cell']]
   start = time.perf_counter()
   model = tf.keras.Sequential([tf.keras.Input((28, 28)), layer(spec['num_units']),
                                tf.keras.layers.Dense(10)])
@@ -113,7 +114,7 @@ def measure_torch(spec):
   torch.manual_seed(0)
   images, labels = _batches(spec['batch_size'])
   start = time.perf_counter()
-  rnn_class = torch.nn.LSTM if spec['cell'] == 'lstm' else torch.nn.GRU
+  rnn_class = {'lstm': torch.nn.LSTM, 'gru': torch.nn.GRU, 'rnn': torch.nn.RNN}[spec['cell']]
   rnn = rnn_class(28, spec['num_units'], batch_first=True)
   head = torch.nn.Linear(spec['num_units'], 10)
   params = list(rnn.parameters()) + list(head.parameters())
@@ -130,6 +131,9 @@ def measure_torch(spec):
   return build, _time_steps(step, len(images), spec['warmup'], spec['steps'],
                             spec['repeats'], spec['batch_size'])
 
+
+# The peers' layer for each of the trainer's cells (BasicLSTMCell is an LSTM too).
+PEER_LAYER = {'lstm': 'lstm', 'basic_lstm': 'lstm', 'gru': 'gru', 'rnn': 'rnn'}
 
 MEASURES = {'trainer': measure_trainer, 'tf.keras': measure_keras, 'torch': measure_torch}
 
@@ -171,6 +175,7 @@ def main(argv):
                       'spread': (max(rates) - min(rates)) / 2, 'rates': rates,
                       'peak_rss_mb': resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024}))
     return
+  from models import cells  # not at the top: it turns eager off, which tf.keras needs
   base = dict(num_units=_UNITS.value, warmup=_WARMUP.value, steps=_STEPS.value,
               repeats=_REPEATS.value, time_major=False)
   impls = ['tf.keras'] + (['torch'] if torch_available() else [])
@@ -179,19 +184,26 @@ def main(argv):
   header = ('| impl | cell | variant | batch | ex/s (median) | spread | build s | peak RSS MB |'
             ' vs tf.keras | vs torch |\n|---|---|---|---|---|---|---|---|---|---|')
   print(header)
-  for cell in ('lstm', 'gru'):
-    peers = {}
-    for impl in impls:
-      r = run_one({**base, 'impl': impl, 'cell': cell, 'runner': '', 'variant': 'fit' if impl == 'tf.keras' else 'nn',
-                   'batch_size': _BATCH.value})
-      if 'error' not in r:
-        peers[impl] = r['median']
-      print(row(r, peers), flush=True)
-    # The defaults (2 towers, 1 intra-op thread), then what each of them adds.
-    for runner, time_major, towers, threads in (
-        ('static', False, 2, (1, 0)), ('dynamic', False, 2, (1, 0)),
-        ('dynamic', True, 2, (1, 0)), ('static', False, 1, (1, 0)),
-        ('static', False, 1, (0, 0))):
+  peers_of = {}  # peer layer -> {impl: median ex/s}
+  for cell in cells.CELLS:
+    peer_cell = PEER_LAYER[cell]
+    if peer_cell not in peers_of:
+      peers_of[peer_cell] = {}
+      for impl in impls:
+        r = run_one({**base, 'impl': impl, 'cell': peer_cell, 'runner': '',
+                     'variant': 'fit' if impl == 'tf.keras' else 'nn',
+                     'batch_size': _BATCH.value})
+        if 'error' not in r:
+          peers_of[peer_cell][impl] = r['median']
+        print(row(r, peers_of[peer_cell]), flush=True)
+    peers = peers_of[peer_cell]
+    # The defaults (2 towers, 1 intra-op thread) for each runner; for the mission's two
+    # cells also the same static graph without each speed setting (the before/after).
+    variants = [('static', False, 2, (1, 0)), ('dynamic', False, 2, (1, 0)),
+                ('dynamic', True, 2, (1, 0))]
+    if cell in ('lstm', 'gru'):
+      variants += [('static', False, 1, (1, 0)), ('static', False, 1, (0, 0))]
+    for runner, time_major, towers, threads in variants:
       variant = runner + (' time-major' if time_major else '')
       if towers == 1:
         variant += ', 1 tower'

@@ -88,7 +88,7 @@ def test_trimmed_lengths_run_reports_the_check_false(tmp_path):
     (['--cell=transformer'], ['cell']),
     (['--num_layers=0'], ['num_layers']),
     (['--head_input=middle'], ['head_input']),
-    (['--flagfile=configs/nope.flags'], ['nope.flags']),
+    (['--flagfile=configs/nope.flags'], ['error: Unable to open flagfile', 'nope.flags']),
     (['--data_dir=/nonexistent/mnist'], ['/nonexistent/mnist: data folder does not exist']),
     (['--workdir=/proc/cannot/create'], ['--workdir=/proc/cannot/create: cannot create']),
 ], ids=['time_major-static', 'batch_size', 'epochs', 'num_units', 'learning_rate',
