@@ -6,7 +6,7 @@ import tensorflow as tf
 
 tf1 = tf.compat.v1
 
-# Name -> (class, what its state is). New names join --compare and --inspect.
+# The cell names make_cell knows. New names join --compare, --equality_table and the benchmark.
 CELLS = ('lstm', 'gru', 'rnn', 'basic_lstm')
 
 
