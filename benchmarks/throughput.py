@@ -67,9 +67,11 @@ def measure_trainer(spec):
   graph = tf.Graph()
   start = time.perf_counter()
   with graph.as_default():
+    # As the trainer builds it: batch dimension fixed, unless the spec says any batch.
     model = classifier.build(config_lib.ModelConfig(
         cell=spec['cell'], runner=spec['runner'], time_major=spec['time_major'],
-        num_units=spec['num_units'], towers=spec.get('towers', 2)))
+        num_units=spec['num_units'], towers=spec.get('towers', 2)),
+        batch_size=None if spec.get('any_batch') else spec['batch_size'])
     init = tf1.global_variables_initializer()
   build = time.perf_counter() - start
   session = tf1.Session(graph=graph, config=train.session_config(
@@ -197,22 +199,26 @@ def main(argv):
           peers_of[peer_cell][impl] = r['median']
         print(row(r, peers_of[peer_cell]), flush=True)
     peers = peers_of[peer_cell]
-    # The defaults (2 towers, 1 intra-op thread) for each runner; for the mission's two
-    # cells also the same static graph without each speed setting (the before/after).
-    variants = [('static', False, 2, (1, 0)), ('dynamic', False, 2, (1, 0)),
-                ('dynamic', True, 2, (1, 0))]
+    # The defaults (fixed batch dimension, 2 towers, 1 intra-op thread) for each runner;
+    # for the mission's two cells also the same static graph without each speed
+    # setting in turn (the before/after).
+    variants = [('static', False, False, 2, (1, 0)), ('dynamic', False, False, 2, (1, 0)),
+                ('dynamic', True, False, 2, (1, 0))]
     if cell in ('lstm', 'gru'):
-      variants += [('static', False, 1, (1, 0)), ('static', False, 1, (0, 0))]
-    for runner, time_major, towers, threads in variants:
+      variants += [('static', False, True, 2, (1, 0)), ('static', False, True, 1, (1, 0)),
+                   ('static', False, True, 1, (0, 0))]
+    for runner, time_major, any_batch, towers, threads in variants:
       variant = runner + (' time-major' if time_major else '')
+      if any_batch:
+        variant += ', any batch size'
       if towers == 1:
         variant += ', 1 tower'
       if threads == (0, 0):
         variant += ', TF default threads'
       r = run_one({**base, 'impl': 'trainer', 'cell': cell, 'runner': runner,
                    'time_major': time_major, 'variant': variant, 'batch_size': _BATCH.value,
-                   'towers': towers, 'intra_op_threads': threads[0],
-                   'inter_op_threads': threads[1]})
+                   'any_batch': any_batch, 'towers': towers,
+                   'intra_op_threads': threads[0], 'inter_op_threads': threads[1]})
       print(row(r, peers), flush=True)
   if _SWEEP.value:
     print('\n# batch-size sweep, default configuration (trainer: lstm static)\n')

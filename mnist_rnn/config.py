@@ -53,8 +53,7 @@ class TrainConfig:
   shift_pixels: int = 2         # random translation of training images; 0 = none
   train_examples: int = 0       # 0 = all 60,000
   test_examples: int = 0        # 0 = all 10,000
-  check_examples: int = 256     # fixed test batch for the states-vs-outputs check
-  eval_batch_size: int = 1000
+  check_examples: int = 256     # fixed test images for the states-vs-outputs check
   # TensorFlow's thread pools. On 2 cores one thread per op and two ops at a time
   # trains the static LSTM 5-12% faster than TF's default (both pools = all cores):
   # the unrolled graph has many small independent ops (README, Speed).
@@ -63,7 +62,7 @@ class TrainConfig:
 
 
 # TrainConfig fields that are settings of the library, not command-line flags.
-_NOT_FLAGS = ('check_examples', 'eval_batch_size')
+_NOT_FLAGS = ('check_examples',)
 
 
 def flatten(config: TrainConfig) -> dict:

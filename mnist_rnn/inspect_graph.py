@@ -89,7 +89,7 @@ def run_fresh(config: config_lib.ModelConfig, images: np.ndarray, fetches):
 
 def check_tensors(model) -> dict:
   """The model's CheckTensors that exist, as a fetchable dict."""
-  return {k: v for k, v in model.check._asdict().items() if v is not None}
+  return state_check.fetches(model.check)
 
 
 def inspect(config: config_lib.ModelConfig, images: np.ndarray) -> str:

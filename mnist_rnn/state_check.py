@@ -1,10 +1,12 @@
 """The tutorial's headline check: is the final state's h the same as outputs[-1]?
 
 `compare` is pure numpy; `run_check` fetches the tensors from the real graph in one
-`session.run` and compares them. Besides the headline it reports, where they exist:
-c vs h (LSTM), and for a bidirectional run the backward direction's final h against
-its output at step 0 (equal: that output has read every row) and against the backward
-half of outputs[-1] (not equal: that half has read only the last row).
+`session.run` and compares them (the trainer fetches them batch by batch, both tensors
+of a batch in one `session.run`, then calls `from_values`). Besides the headline it
+reports, where they exist: c vs h (LSTM), and for a bidirectional run the backward
+direction's final h against its output at step 0 (equal: that output has read every
+row) and against the backward half of outputs[-1] (not equal: that half has read only
+the last row).
 """
 
 import collections
@@ -99,8 +101,12 @@ def run_check(session, tensors: CheckTensors, feed_dict, atol: float = 0.0) -> S
     tensors: what to compare (None entries are skipped).
     feed_dict: feeds a fixed batch of images (and lengths, if the model has them).
   """
-  fetches = {k: v for k, v in tensors._asdict().items() if v is not None}
-  return from_values(session.run(fetches, feed_dict), atol)
+  return from_values(session.run(fetches(tensors), feed_dict), atol)
+
+
+def fetches(tensors: CheckTensors) -> dict:
+  """The CheckTensors that exist, as a dict for session.run."""
+  return {k: v for k, v in tensors._asdict().items() if v is not None}
 
 
 def from_values(values: dict, atol: float = 0.0) -> StateCheck:

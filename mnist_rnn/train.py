@@ -83,7 +83,9 @@ class Trainer:
     self.graph = tf.Graph()
     with self.graph.as_default():
       build_start = time.perf_counter()
-      self.model = classifier.build(config.model)
+      # A fixed batch dimension: faster to build and to train (classifier.build);
+      # the last short batch of an epoch, evaluation and the check are padded.
+      self.model = classifier.build(config.model, batch_size=config.batch_size)
       self.saver = tf1.train.Saver(max_to_keep=3)
       self.init = tf1.global_variables_initializer()
       self.build_seconds = time.perf_counter() - build_start
@@ -94,8 +96,7 @@ class Trainer:
         config.intra_op_threads, config.inter_op_threads))
     self.steps_per_epoch = math.ceil(len(self.train) / config.batch_size)
     self.metrics_path = os.path.join(config.workdir, metrics_log.FILE_NAME)
-    check = self.test.take(config.check_examples)
-    self.check_feed = self.feed(check.images)
+    self.check_images = self.test.take(config.check_examples).images
 
   def close(self):
     self.session.close()
@@ -128,7 +129,7 @@ class Trainer:
     """Returns (mean loss, accuracy) of the current weights on `split`."""
     m = self.model
     loss_sum, correct = 0.0, 0
-    bs = self.config.eval_batch_size
+    bs = self.config.batch_size  # the graph's batch size
     for start in range(0, len(split), bs):
       images, labels = split.images[start:start + bs], split.labels[start:start + bs]
       loss, c = self.session.run([m.loss, m.correct], self.feed(images, labels))
@@ -137,7 +138,10 @@ class Trainer:
     return loss_sum / len(split), correct / len(split)
 
   def check(self) -> state_check.StateCheck:
-    return state_check.run_check(self.session, self.model.check, self.check_feed)
+    """The states-vs-outputs check on the first `check_examples` test images, fetched
+    batch by batch (each batch's h and outputs[-1] come from one session.run)."""
+    return state_check.from_values(classifier.run_rows(
+        self.session, self.model, state_check.fetches(self.model.check), self.check_images))
 
   def train_epoch(self, epoch: int, first_batch: int,
                   should_stop: Callable[[], bool]) -> tuple:

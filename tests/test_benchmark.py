@@ -23,7 +23,8 @@ def measure(**spec):
 
 @pytest.mark.parametrize('spec', [
     {'impl': 'trainer', 'cell': 'lstm', 'towers': 2},
-    {'impl': 'trainer', 'cell': 'rnn', 'runner': 'dynamic', 'time_major': True},
+    {'impl': 'trainer', 'cell': 'rnn', 'runner': 'dynamic', 'time_major': True,
+     'any_batch': True},
     {'impl': 'tf.keras', 'cell': 'gru'},
 ], ids=['trainer-lstm-static', 'trainer-rnn-time-major', 'tf.keras-gru'])
 def test_one_measurement_reports_rates_build_and_memory(spec):

@@ -16,12 +16,12 @@ IDS = [f'{c}-{r}' + ('-time_major' if t else '') for c, r, t in VARIANTS]
 UNITS = 16
 
 
-def _build(cell, runner, time_major, seed=0, towers=1):
+def _build(cell, runner, time_major, seed=0, towers=1, batch_size=None):
   graph = tf.Graph()
   with graph.as_default():
     model = classifier.build(config_lib.ModelConfig(
         cell=cell, runner=runner, time_major=time_major, num_units=UNITS, seed=seed,
-        towers=towers))
+        towers=towers), batch_size=batch_size)
     init = tf1.global_variables_initializer()
   session = tf1.Session(graph=graph)
   session.run(init)
@@ -108,3 +108,67 @@ def test_towers_compute_the_same_model_as_one_graph(runner):
   # A batch smaller than the number of towers leaves one empty, and still works.
   single = two_session.run(two.logits, {two.images: images.images[:1]})
   assert np.max(np.abs(single - a[0][:1])) <= 1e-6
+
+
+@pytest.mark.parametrize('cell, runner, time_major', VARIANTS, ids=IDS)
+def test_a_fixed_batch_graph_has_no_runtime_shape_ops(cell, runner, time_major):
+  # With the batch size known, the gradients of the cells' multiplies and adds need no
+  # Shape/BroadcastGradientArgs ops: why the trainer builds its graph this way.
+  fixed_graph, fixed, _ = _build(cell, runner, time_major, towers=2, batch_size=8)
+  any_graph, _, _ = _build(cell, runner, time_major, towers=2)
+  types = lambda g: [op.type for op in g.get_operations()]
+  assert fixed.images.shape.as_list() == [8, 28, 28]
+  assert fixed.last_output.shape.as_list() == [8, UNITS]
+  assert 'BroadcastGradientArgs' not in types(fixed_graph)
+  assert 'Shape' not in types(fixed_graph)
+  assert 'BroadcastGradientArgs' in types(any_graph)
+  assert len(types(fixed_graph)) < len(types(any_graph))
+
+
+@pytest.mark.parametrize('runner', ['static', 'dynamic'])
+def test_a_padded_short_batch_trains_and_scores_like_the_batch_alone(runner):
+  # 5 real images fed to a graph built for 8: the 3 padding rows must change nothing.
+  data = mnist_data.load().test.take(5)
+  any_graph, any_batch, any_session = _build('lstm', runner, False, towers=2)
+  fixed_graph, fixed, fixed_session = _build('lstm', runner, False, towers=2, batch_size=8)
+  _copy_weights(any_graph, any_session, fixed_graph, fixed_session)
+  fetch = lambda m: [m.logits, m.loss, m.correct, m.final_h, m.last_output]
+  a = any_session.run(fetch(any_batch), classifier.feed_dict(
+      any_batch, data.images, data.labels))
+  feed = classifier.feed_dict(fixed, data.images, data.labels)
+  assert feed[fixed.images].shape == (8, 28, 28) and feed[fixed.valid_examples] == 5
+  b = fixed_session.run(fetch(fixed), feed)
+  for x, y in zip(a, b):
+    x, y = np.asarray(x), np.asarray(y)
+    y = y[:5] if y.ndim else y  # per-example tensors: the padding rows dropped
+    assert x.shape == y.shape and np.max(np.abs(x - y)) <= 1e-6
+  assert b[0].shape == (8, 10)
+  # The same gradients (Adam's first step would hide a scale), and a training step
+  # counts 5 examples.
+  def gradients(graph, m, session):
+    with graph.as_default():
+      variables = tf1.trainable_variables()
+      values = session.run(tf1.gradients(m.loss, variables),
+                           classifier.feed_dict(m, data.images, data.labels))
+    return {v.op.name: g for v, g in zip(variables, values)}
+  want = gradients(any_graph, any_batch, any_session)
+  got = gradients(fixed_graph, fixed, fixed_session)
+  for name, g in want.items():
+    assert np.max(np.abs(got[name] - g)) <= 1e-6 * max(1.0, np.max(np.abs(g))), name
+  fixed_session.run(fixed.train_op, classifier.feed_dict(fixed, data.images, data.labels,
+                                                         {fixed.learning_rate: 1e-2}))
+  assert fixed_session.run(fixed.epoch_metrics)['seen'] == 5
+  assert fixed_session.run(fixed.epoch_metrics)['correct'] == a[2]
+
+
+def test_run_rows_fetches_any_number_of_images_through_a_fixed_batch():
+  images = mnist_data.load().test.images[:19]  # 8 + 8 + 3 padded
+  any_graph, any_batch, any_session = _build('gru', 'static', False)
+  fixed_graph, fixed, fixed_session = _build('gru', 'static', False, batch_size=8)
+  _copy_weights(any_graph, any_session, fixed_graph, fixed_session)
+  want = any_session.run(any_batch.final_h, {any_batch.images: images})
+  got = classifier.run_rows(fixed_session, fixed, {'h': fixed.final_h}, images)['h']
+  assert got.shape == (19, UNITS) and np.max(np.abs(got - want)) <= 1e-6
+  with pytest.raises(ValueError, match='a batch of 9 images does not fit a graph built'
+                     ' for batches of 8'):
+    classifier.feed_dict(fixed, images[:9])

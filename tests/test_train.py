@@ -13,6 +13,7 @@ from mnist_rnn import metrics_log
 from mnist_rnn import mnist_data
 from mnist_rnn import train
 from mnist_rnn import workdir
+from models import classifier
 
 tf1 = tf.compat.v1
 
@@ -44,6 +45,32 @@ def test_one_training_step_changes_every_weight(tmp_path, small_data, cell):
       assert not np.array_equal(a, b), f'{v.op.name} did not change'
     assert trainer.session.run(m.global_step) == 1
     assert trainer.session.run(m.epoch_metrics)['seen'] == 32
+  finally:
+    trainer.close()
+
+
+def test_a_short_last_batch_is_trained_and_evaluated_exactly_once(tmp_path, small_data):
+  # 100 train images in batches of 32 (the graph's fixed size): 32, 32, 32, then 4
+  # padded to 32. 70 test images: 32, 32, 6.
+  data = mnist_data.Mnist(small_data.train.take(100), small_data.test.take(70))
+  config = config_lib.TrainConfig(model=config_lib.ModelConfig(num_units=16),
+                                  workdir=str(tmp_path), batch_size=32, epochs=1)
+  trainer = train.Trainer(config, data)
+  try:
+    trainer.restore_or_init()
+    m = trainer.model
+    assert trainer.steps_per_epoch == 4
+    examples, _ = trainer.train_epoch(1, 0, lambda: False)
+    sums = trainer.session.run(m.epoch_metrics)
+    assert examples == 100 and sums['seen'] == 100
+    assert trainer.session.run(m.global_step) == 4
+    loss, accuracy = trainer.evaluate(data.test)
+    logits = classifier.run_rows(trainer.session, m, {'logits': m.logits},
+                                 data.test.images)['logits']
+    shifted = logits - logits.max(axis=1, keepdims=True)
+    log_p = shifted - np.log(np.exp(shifted).sum(axis=1, keepdims=True))
+    assert loss == pytest.approx(-np.mean(log_p[np.arange(70), data.test.labels]), rel=1e-5)
+    assert accuracy == np.mean(logits.argmax(axis=1) == data.test.labels)
   finally:
     trainer.close()
 
