@@ -129,7 +129,7 @@ class Trainer:
     """Returns (mean loss, accuracy) of the current weights on `split`."""
     m = self.model
     loss_sum, correct = 0.0, 0
-    bs = self.config.batch_size  # the graph's batch size
+    bs = classifier.fixed_batch_size(m)
     for start in range(0, len(split), bs):
       images, labels = split.images[start:start + bs], split.labels[start:start + bs]
       loss, c = self.session.run([m.loss, m.correct], self.feed(images, labels))
