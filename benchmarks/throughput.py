@@ -6,7 +6,9 @@
 Each measurement runs in its own subprocess (the trainer is TF1 graph code, tf.keras
 needs eager mode, and each gets its own peak RSS). A measurement warms up, then times
 `--repeats` runs of `--steps` training steps on real MNIST batches and reports the
-median and spread of examples/sec. PyTorch is measured when `import torch` works
+median and spread of examples/sec. For the LSTM and the GRU it also times the default
+graph's matrix multiplies alone ("matmuls only"): how fast the trainer could be if no
+other op took any time. PyTorch is measured when `import torch` works
 (optional: `pip install torch==2.13.0`).
 """
 
@@ -57,21 +59,26 @@ def _time_steps(step, n_batches, warmup, steps, repeats, batch_size):
   return rates
 
 
+def _build_trainer_model(spec):
+  """The trainer's model in the default graph, built as the trainer builds it: batch
+  dimension fixed to the spec's batch size, unless the spec says any batch."""
+  from mnist_rnn import config as config_lib
+  from models import classifier
+  return classifier.build(config_lib.ModelConfig(
+      cell=spec['cell'], runner=spec['runner'], time_major=spec['time_major'],
+      num_units=spec['num_units'], towers=spec.get('towers', 2)),
+      batch_size=None if spec.get('any_batch') else spec['batch_size'])
+
+
 def measure_trainer(spec):
   import tensorflow as tf
-  from mnist_rnn import config as config_lib
   from mnist_rnn import train
-  from models import classifier
   tf1 = tf.compat.v1
   images, labels = _batches(spec['batch_size'])
   graph = tf.Graph()
   start = time.perf_counter()
   with graph.as_default():
-    # As the trainer builds it: batch dimension fixed, unless the spec says any batch.
-    model = classifier.build(config_lib.ModelConfig(
-        cell=spec['cell'], runner=spec['runner'], time_major=spec['time_major'],
-        num_units=spec['num_units'], towers=spec.get('towers', 2)),
-        batch_size=None if spec.get('any_batch') else spec['batch_size'])
+    model = _build_trainer_model(spec)
     init = tf1.global_variables_initializer()
   build = time.perf_counter() - start
   session = tf1.Session(graph=graph, config=train.session_config(
@@ -83,6 +90,75 @@ def measure_trainer(spec):
                                  model.learning_rate: 1e-3})
   return build, _time_steps(step, len(images), spec['warmup'], spec['steps'],
                             spec['repeats'], spec['batch_size'])
+
+
+def matmuls_alone(source):
+  """A graph of the MatMuls of `source` alone: returns (graph, step_op, init_op).
+
+  One MatMul of the same shapes and transposes for each MatMul in `source`, on random
+  variables, with no other op (the bias adds that grappler fuses into the trainer's
+  forward MatMuls are left out too) and no dependencies between them. Run `step_op`
+  with `matmuls_alone_config`: with grappler's default options, MatMuls that only a
+  control edge waits for are turned into NoOps.
+  """
+  import numpy as np
+  import tensorflow as tf
+  tf1 = tf.compat.v1
+  rng = np.random.default_rng(0)
+  graph = tf.Graph()
+  with graph.as_default():
+    shared = {}
+
+    def variable(shape):
+      return tf1.Variable(rng.standard_normal(shape.as_list()).astype(np.float32))
+
+    def shared_variable(shape):
+      key = tuple(shape.as_list())
+      if key not in shared:
+        shared[key] = variable(shape)
+      return shared[key]
+    products = []
+    for op in source.get_operations():
+      if op.type != 'MatMul':
+        continue
+      # The first operand is an activation, new for every MatMul (identical MatMuls
+      # would be merged by grappler); the second, a weight in most of them, is shared.
+      products.append(tf1.matmul(variable(op.inputs[0].shape),
+                                 shared_variable(op.inputs[1].shape),
+                                 transpose_a=op.get_attr('transpose_a'),
+                                 transpose_b=op.get_attr('transpose_b')).op)
+    return graph, tf.group(*products), tf1.global_variables_initializer()
+
+
+def matmuls_alone_config(intra_op_threads, inter_op_threads):
+  """The trainer's session options, with grappler's dependency optimizer off."""
+  from mnist_rnn import train
+  from tensorflow.core.protobuf import rewriter_config_pb2
+  config = train.session_config(intra_op_threads, inter_op_threads)
+  config.graph_options.rewrite_options.dependency_optimization = (
+      rewriter_config_pb2.RewriterConfig.OFF)
+  return config
+
+
+def measure_matmuls(spec):
+  """The trainer's default graph reduced to its MatMuls (`matmuls_alone`): a bound.
+
+  Its examples/sec is what the trainer would reach if every other op (the cells'
+  elementwise math, concat, split, the optimizer) took no time and the MatMuls shared
+  the cores perfectly. Its build seconds are the reduced graph's.
+  """
+  import tensorflow as tf
+  source = tf.Graph()
+  with source.as_default():
+    _build_trainer_model(spec)
+  start = time.perf_counter()
+  graph, step_op, init = matmuls_alone(source)
+  build = time.perf_counter() - start
+  session = tf.compat.v1.Session(graph=graph, config=matmuls_alone_config(
+      spec.get('intra_op_threads', 1), spec.get('inter_op_threads', 0)))
+  session.run(init)
+  return build, _time_steps(lambda i: session.run(step_op), 1, spec['warmup'],
+                            spec['steps'], spec['repeats'], spec['batch_size'])
 
 
 def measure_keras(spec):
@@ -137,7 +213,8 @@ def measure_torch(spec):
 # The peers' layer for each of the trainer's cells (BasicLSTMCell is an LSTM too).
 PEER_LAYER = {'lstm': 'lstm', 'basic_lstm': 'lstm', 'gru': 'gru', 'rnn': 'rnn'}
 
-MEASURES = {'trainer': measure_trainer, 'tf.keras': measure_keras, 'torch': measure_torch}
+MEASURES = {'trainer': measure_trainer, 'matmuls only': measure_matmuls,
+            'tf.keras': measure_keras, 'torch': measure_torch}
 
 
 def run_one(spec):
@@ -219,6 +296,12 @@ def main(argv):
                    'time_major': time_major, 'variant': variant, 'batch_size': _BATCH.value,
                    'any_batch': any_batch, 'towers': towers,
                    'intra_op_threads': threads[0], 'inter_op_threads': threads[1]})
+      print(row(r, peers), flush=True)
+    if cell in ('lstm', 'gru'):
+      # A bound on the default graph: its MatMuls alone, as if no other op took time.
+      r = run_one({**base, 'impl': 'matmuls only', 'cell': cell, 'runner': 'static',
+                   'variant': "static: the default graph's MatMuls alone",
+                   'batch_size': _BATCH.value})
       print(row(r, peers), flush=True)
   if _SWEEP.value:
     print('\n# batch-size sweep, default configuration (trainer: lstm static)\n')

@@ -26,7 +26,8 @@ def measure(**spec):
     {'impl': 'trainer', 'cell': 'rnn', 'runner': 'dynamic', 'time_major': True,
      'any_batch': True},
     {'impl': 'tf.keras', 'cell': 'gru'},
-], ids=['trainer-lstm-static', 'trainer-rnn-time-major', 'tf.keras-gru'])
+    {'impl': 'matmuls only', 'cell': 'gru'},
+], ids=['trainer-lstm-static', 'trainer-rnn-time-major', 'tf.keras-gru', 'matmuls-only-gru'])
 def test_one_measurement_reports_rates_build_and_memory(spec):
   r = measure(**spec)
   assert len(r['rates']) == 2 and all(rate > 0 for rate in r['rates'])
@@ -34,3 +35,51 @@ def test_one_measurement_reports_rates_build_and_memory(spec):
   assert r['spread'] == pytest.approx((max(r['rates']) - min(r['rates'])) / 2)
   assert r['build_seconds'] > 0
   assert r['peak_rss_mb'] > 100  # TensorFlow alone is several hundred MB
+
+
+def test_matmuls_alone_holds_and_runs_every_matmul_of_the_trainer_graph():
+  # In a fresh process: the benchmark defines absl flags that the trainer's would clash with.
+  script = r'''
+import json, sys
+sys.path.insert(0, 'benchmarks')
+import throughput
+import tensorflow as tf
+from mnist_rnn import config as config_lib
+from mnist_rnn import train
+from models import classifier
+tf1 = tf.compat.v1
+source = tf.Graph()
+with source.as_default():
+  classifier.build(config_lib.ModelConfig(cell='lstm', runner='static', num_units=8,
+                                          towers=2), batch_size=6)
+def matmuls(graph):
+  return sorted((str(op.inputs[0].shape), str(op.inputs[1].shape), op.get_attr('transpose_a'),
+                 op.get_attr('transpose_b')) for op in graph.get_operations() if op.type == 'MatMul')
+graph, step_op, init = throughput.matmuls_alone(source)
+def run_and_count(config):
+  session = tf1.Session(graph=graph, config=config)
+  session.run(init)
+  metadata = tf1.RunMetadata()
+  session.run(step_op, options=tf1.RunOptions(trace_level=tf1.RunOptions.FULL_TRACE),
+              run_metadata=metadata)
+  return len({node.node_name for device in metadata.step_stats.dev_stats
+              for node in device.node_stats
+              if node.timeline_label.split('(')[0].endswith('MatMul')})
+print(json.dumps({
+    'same': matmuls(source) == matmuls(graph), 'count': len(matmuls(source)),
+    'other_types': sorted({op.type for op in graph.get_operations()} - {'MatMul'}),
+    'run': run_and_count(throughput.matmuls_alone_config(1, 0)),
+    'run_default_grappler': run_and_count(train.session_config(1, 0))}))
+'''
+  result = subprocess.run([sys.executable, '-c', script], cwd=ROOT, capture_output=True,
+                          text=True, timeout=300)
+  assert result.returncode == 0, result.stderr[-2000:]
+  r = json.loads(result.stdout.strip().splitlines()[-1])
+  assert r['same']
+  # 2 towers x 28 steps x (forward, input gradient, weight gradient) + the head's 3.
+  assert r['count'] == 2 * 28 * 3 + 3
+  assert not set(r['other_types']) - {'VarHandleOp', 'ReadVariableOp', 'AssignVariableOp',
+                                      'Const', 'NoOp', 'VarIsInitializedOp'}, r['other_types']
+  assert r['run'] == r['count']
+  # Why the config matters: with grappler's defaults the MatMuls would never run.
+  assert r['run_default_grappler'] == 0
