@@ -101,9 +101,6 @@ class Trainer:
   def close(self):
     self.session.close()
 
-  def feed(self, images, labels=None, extra=None) -> dict:
-    return classifier.feed_dict(self.model, images, labels, extra)
-
   # -- checkpoints ------------------------------------------------------------
 
   def restore_or_init(self) -> int:
@@ -132,7 +129,8 @@ class Trainer:
     bs = classifier.fixed_batch_size(m)
     for start in range(0, len(split), bs):
       images, labels = split.images[start:start + bs], split.labels[start:start + bs]
-      loss, c = self.session.run([m.loss, m.correct], self.feed(images, labels))
+      loss, c = self.session.run([m.loss, m.correct],
+                                 classifier.feed_dict(m, images, labels))
       loss_sum += float(loss) * len(labels)
       correct += int(c)
     return loss_sum / len(split), correct / len(split)
@@ -173,7 +171,7 @@ class Trainer:
       try:
         _, loss = self.session.run(
             [m.train_op, m.loss],
-            self.feed(images, self.train.labels[idx], {m.learning_rate: lr}))
+            classifier.feed_dict(m, images, self.train.labels[idx], {m.learning_rate: lr}))
       except tf.errors.InvalidArgumentError as e:
         if 'NaN or infinite' not in e.message:
           raise
