@@ -28,6 +28,7 @@ from mnist_rnn import train
 from mnist_rnn import workdir as workdir_lib
 from models import cells
 from models import classifier
+from models import fused_lstm
 
 # Model.
 _CELL = flags.DEFINE_enum('cell', 'lstm', list(cells.CELLS),
@@ -160,6 +161,8 @@ def main(argv):
   stop.install()
   config = config_from_flags()
   try:
+    if config.model.cell == 'fused_lstm' and not _COMPARE.value:
+      fused_lstm.load_ops()  # builds its kernels once; fails before anything is written
     if _INSPECT.value:
       print(inspect_graph.inspect_with_data(config.model, config.data_dir), end='')
       return
@@ -186,7 +189,7 @@ def main(argv):
       return
     train.train_and_evaluate(config, data, should_stop=stop)
   except (mnist_data.DataError, idx.IdxError, workdir_lib.WorkdirError,
-          train.NoCheckpoint) as e:
+          train.NoCheckpoint, fused_lstm.KernelBuildError) as e:
     fail(str(e))
   except train.NonFiniteLoss as e:
     fail(str(e), EXIT_NONFINITE)

@@ -2,6 +2,7 @@
 
   python benchmarks/throughput.py                 # the full table (several minutes)
   python benchmarks/throughput.py --steps=20 --repeats=2 --sweep=   # a quick look
+  python benchmarks/throughput.py --cells= --sweep= --pairs=5         # LSTM ratios, paired
 
 Each measurement runs in its own subprocess (the trainer is TF1 graph code, tf.keras
 needs eager mode, and each gets its own peak RSS). A measurement warms up, then times
@@ -35,6 +36,13 @@ _BATCH = flags.DEFINE_integer('batch_size', 128, 'Batch size of the main table.'
 _UNITS = flags.DEFINE_integer('num_units', 128, 'Hidden units.', lower_bound=1)
 _SWEEP = flags.DEFINE_list('sweep', ['32', '128', '512'], 'Batch sizes for the sweep of'
                            ' the default configuration (empty: no sweep).')
+_CELLS = flags.DEFINE_list('cells', None, 'Cells of the main table (default: every cell;'
+                           ' empty: no main table).')
+_PAIRS = flags.DEFINE_integer(
+    'pairs', 0, 'After the tables: this many rounds of PyTorch nn.LSTM, the default LSTM'
+    ' graph and fused_lstm (static) at --batch_size, one repetition each in turn, and the'
+    ' median of the rounds\' ratios: a ratio that the machine\'s drift over a run of'
+    ' minutes moves less.', lower_bound=0)
 _ONE = flags.DEFINE_string('one', None, 'Internal: run one measurement (JSON) and print'
                            ' its result as JSON.')
 
@@ -75,6 +83,9 @@ def measure_trainer(spec):
   from mnist_rnn import train
   tf1 = tf.compat.v1
   images, labels = _batches(spec['batch_size'])
+  if spec['cell'] == 'fused_lstm':
+    from models import fused_lstm
+    fused_lstm.load_ops()  # compiled on first use: not part of the graph build
   graph = tf.Graph()
   start = time.perf_counter()
   with graph.as_default():
@@ -210,8 +221,12 @@ def measure_torch(spec):
                             spec['repeats'], spec['batch_size'])
 
 
-# The peers' layer for each of the trainer's cells (BasicLSTMCell is an LSTM too).
-PEER_LAYER = {'lstm': 'lstm', 'basic_lstm': 'lstm', 'gru': 'gru', 'rnn': 'rnn'}
+# The peers' layer for each of the trainer's cells (BasicLSTMCell and FusedLSTMCell are
+# LSTMs too).
+PEER_LAYER = {'lstm': 'lstm', 'basic_lstm': 'lstm', 'fused_lstm': 'lstm', 'gru': 'gru',
+              'rnn': 'rnn'}
+flags.register_validator('cells', lambda v: v is None or set(v) <= set(PEER_LAYER),
+                         message=f'--cells takes names from {sorted(PEER_LAYER)}')
 
 MEASURES = {'trainer': measure_trainer, 'matmuls only': measure_matmuls,
             'tf.keras': measure_keras, 'torch': measure_torch}
@@ -245,6 +260,51 @@ def row(result, peers):
           f" {result['peak_rss_mb']:,.0f} | {ratios[0]} | {ratios[1]} |")
 
 
+def _measure_peers(base, impls, peer_cell, batch_size):
+  """Measures and prints each peer's row; returns {impl: median ex/s}."""
+  peers = {}
+  for impl in impls:
+    r = run_one({**base, 'impl': impl, 'cell': peer_cell, 'runner': '',
+                 'variant': 'fit' if impl == 'tf.keras' else 'nn', 'batch_size': batch_size})
+    if 'error' not in r:
+      peers[impl] = r['median']
+    print(row(r, peers), flush=True)
+  return peers
+
+
+def _paired_rounds(base, with_torch, rounds, batch_size):
+  """Alternates PyTorch, the LSTM default and fused_lstm, one repetition each per
+  round; prints a row per round and the median ratios."""
+  subjects = ([('torch', 'lstm', '', 'nn')] if with_torch else []) + [
+      ('trainer', 'lstm', 'static', 'static'), ('trainer', 'fused_lstm', 'static', 'static')]
+  names = [f'{impl} {cell}' for impl, cell, _, _ in subjects]
+  ratios = [('trainer fused_lstm', 'trainer lstm')] + (
+      [('trainer lstm', 'torch lstm'), ('trainer fused_lstm', 'torch lstm')]
+      if with_torch else [])
+  print(f'\n# {rounds} paired rounds at batch {batch_size}: {base["steps"]} steps each'
+        f' after {base["warmup"]} warm-up, in turn\n')
+  print('| round | ' + ' | '.join(f'{n} ex/s' for n in names) + ' | '
+        + ' | '.join(f'{a} / {b}' for a, b in ratios) + ' |')
+  print('|---' * (1 + len(names) + len(ratios)) + '|')
+  history = {pair: [] for pair in ratios}
+  for k in range(rounds):
+    rates = {}
+    for (impl, cell, runner, variant), name in zip(subjects, names):
+      r = run_one({**base, 'repeats': 1, 'impl': impl, 'cell': cell, 'runner': runner,
+                   'variant': variant, 'batch_size': batch_size})
+      rates[name] = r.get('median')
+    cells_text = [f'{rates[n]:,.0f}' if rates[n] else 'error' for n in names]
+    for a, b in ratios:
+      value = rates[a] / rates[b] if rates[a] and rates[b] else None
+      if value:
+        history[(a, b)].append(value)
+      cells_text.append(f'{value:.2f}x' if value else 'n/a')
+    print(f'| {k + 1} | ' + ' | '.join(cells_text) + ' |', flush=True)
+  print('| median | ' + ' | '.join([''] * len(names) + [
+      f'{statistics.median(history[pair]):.2f}x' if history[pair] else 'n/a'
+      for pair in ratios]) + ' |')
+
+
 def main(argv):
   del argv
   if _ONE.value:
@@ -262,20 +322,13 @@ def main(argv):
         f' {base["repeats"]} x {base["steps"]} steps after {base["warmup"]} warm-up')
   header = ('| impl | cell | variant | batch | ex/s (median) | spread | build s | peak RSS MB |'
             ' vs tf.keras | vs torch |\n|---|---|---|---|---|---|---|---|---|---|')
-  print(header)
-  peers_of = {}  # peer layer -> {impl: median ex/s}
-  for cell in cells.CELLS:
-    peer_cell = PEER_LAYER[cell]
-    if peer_cell not in peers_of:
-      peers_of[peer_cell] = {}
-      for impl in impls:
-        r = run_one({**base, 'impl': impl, 'cell': peer_cell, 'runner': '',
-                     'variant': 'fit' if impl == 'tf.keras' else 'nn',
-                     'batch_size': _BATCH.value})
-        if 'error' not in r:
-          peers_of[peer_cell][impl] = r['median']
-        print(row(r, peers_of[peer_cell]), flush=True)
-    peers = peers_of[peer_cell]
+  table_cells = cells.CELLS if _CELLS.value is None else _CELLS.value
+  if table_cells:
+    print(header)
+  for cell in table_cells:
+    # Each cell's peers are measured just before its rows (the LSTM peers again for
+    # basic_lstm and fused_lstm): the machine's speed drifts over a run of minutes.
+    peers = _measure_peers(base, impls, PEER_LAYER[cell], _BATCH.value)
     # The defaults (fixed batch dimension, 2 towers, 1 intra-op thread) for each runner;
     # for the mission's two cells also the same static graph without each speed
     # setting in turn (the before/after).
@@ -304,18 +357,17 @@ def main(argv):
                    'batch_size': _BATCH.value})
       print(row(r, peers), flush=True)
   if _SWEEP.value:
-    print('\n# batch-size sweep, default configuration (trainer: lstm static)\n')
+    print('\n# batch-size sweep, default configuration (trainer: lstm static; and'
+          ' fused_lstm static)\n')
     print(header)
     for batch_size in (int(b) for b in _SWEEP.value):
-      peers = {}
-      for impl in impls:
-        r = run_one({**base, 'impl': impl, 'cell': 'lstm', 'runner': '', 'variant': 'fit' if impl == 'tf.keras' else 'nn',
-                     'batch_size': batch_size})
-        if 'error' not in r:
-          peers[impl] = r['median']
-        print(row(r, peers), flush=True)
-      print(row(run_one({**base, 'impl': 'trainer', 'cell': 'lstm', 'runner': 'static',
-                         'variant': 'static', 'batch_size': batch_size}), peers), flush=True)
+      peers = _measure_peers(base, impls, 'lstm', batch_size)
+      for cell in ('lstm', 'fused_lstm'):
+        print(row(run_one({**base, 'impl': 'trainer', 'cell': cell, 'runner': 'static',
+                           'variant': 'static', 'batch_size': batch_size}), peers),
+              flush=True)
+  if _PAIRS.value:
+    _paired_rounds(base, 'torch' in impls, _PAIRS.value, _BATCH.value)
 
 
 if __name__ == '__main__':

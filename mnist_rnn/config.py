@@ -6,7 +6,7 @@ import dataclasses
 @dataclasses.dataclass(frozen=True)
 class ModelConfig:
   """Everything that shapes the graph. Changing any of it breaks a resume."""
-  cell: str = 'lstm'            # 'lstm' | 'gru' | 'rnn' | 'basic_lstm'
+  cell: str = 'lstm'            # 'lstm' | 'gru' | 'rnn' | 'basic_lstm' | 'fused_lstm'
   runner: str = 'static'        # 'static' | 'dynamic'
   time_major: bool = False      # dynamic only
   num_units: int = 128

@@ -18,6 +18,8 @@ _STATE_KIND = {
             ' state, which is also the cell\'s output at the last step',
     'basic_lstm': 'LSTMStateTuple(c, h), as LSTMCell (BasicLSTMCell has no peepholes'
                   ' or projection options)',
+    'fused_lstm': 'LSTMStateTuple(c, h), as LSTMCell (FusedLSTMCell is LSTMCell with its'
+                  ' gate math in one compiled op)',
     'gru': 'h itself: a GRU\'s state is its output at the last step',
     'rnn': 'h itself: a tanh RNN\'s state is its output at the last step',
 }

@@ -4,19 +4,25 @@ import warnings
 
 import tensorflow as tf
 
+from models import fused_lstm
+
 tf1 = tf.compat.v1
 
 # The cell names make_cell knows. New names join --compare, --equality_table and the benchmark.
-CELLS = ('lstm', 'gru', 'rnn', 'basic_lstm')
+CELLS = ('lstm', 'gru', 'rnn', 'basic_lstm', 'fused_lstm')
 
 
 def make_cell(name: str, num_units: int, forget_bias: float = 1.0):
   """Returns a fresh `tf.compat.v1.nn.rnn_cell` cell.
 
   Args:
-    name: 'lstm' (LSTMCell) or 'basic_lstm' (BasicLSTMCell): state
+    name: 'lstm' (LSTMCell), 'basic_lstm' (BasicLSTMCell) or 'fused_lstm'
+      (fused_lstm.FusedLSTMCell: LSTMCell with compiled gate kernels): state
       LSTMStateTuple(c, h), each [batch, num_units]; 'gru' (GRUCell) or 'rnn'
       (BasicRNNCell, tanh): the state is h itself, [batch, num_units].
+
+  Raises:
+    fused_lstm.KernelBuildError: 'fused_lstm' whose kernels cannot be built.
     num_units: hidden size.
     forget_bias: added to the LSTM forget gate (ignored by GRU and RNN).
   """
@@ -31,6 +37,8 @@ def make_cell(name: str, num_units: int, forget_bias: float = 1.0):
       return tf1.nn.rnn_cell.GRUCell(num_units)
     if name == 'rnn':
       return tf1.nn.rnn_cell.BasicRNNCell(num_units)
+  if name == 'fused_lstm':
+    return fused_lstm.FusedLSTMCell(num_units, forget_bias=forget_bias)
   raise ValueError(f'unknown cell {name!r}; expected one of {CELLS}')
 
 

@@ -23,11 +23,12 @@ def measure(**spec):
 
 @pytest.mark.parametrize('spec', [
     {'impl': 'trainer', 'cell': 'lstm', 'towers': 2},
+    {'impl': 'trainer', 'cell': 'fused_lstm'},
     {'impl': 'trainer', 'cell': 'rnn', 'runner': 'dynamic', 'time_major': True,
      'any_batch': True},
     {'impl': 'tf.keras', 'cell': 'gru'},
     {'impl': 'matmuls only', 'cell': 'gru'},
-], ids=['trainer-lstm-static', 'trainer-rnn-time-major', 'tf.keras-gru', 'matmuls-only-gru'])
+], ids=['trainer-lstm-static', 'trainer-fused_lstm-static', 'trainer-rnn-time-major', 'tf.keras-gru', 'matmuls-only-gru'])
 def test_one_measurement_reports_rates_build_and_memory(spec):
   r = measure(**spec)
   assert len(r['rates']) == 2 and all(rate > 0 for rate in r['rates'])
@@ -83,3 +84,20 @@ print(json.dumps({
   assert r['run'] == r['count']
   # Why the config matters: with grappler's defaults the MatMuls would never run.
   assert r['run_default_grappler'] == 0
+
+
+def test_paired_rounds_print_a_row_per_round_and_the_median_ratios():
+  result = subprocess.run(
+      [sys.executable, BENCHMARK, '--cells=', '--sweep=', '--pairs=2', '--num_units=16',
+       '--batch_size=32', '--warmup=1', '--steps=2'],
+      cwd=ROOT, capture_output=True, text=True, timeout=600)
+  assert result.returncode == 0, result.stderr[-2000:]
+  table = [l for l in result.stdout.splitlines() if l.startswith('| ')]
+  header, rounds, median = table[0], table[1:3], table[3]
+  assert 'trainer lstm ex/s' in header and 'trainer fused_lstm / trainer lstm' in header
+  assert [r.split(' | ')[0] for r in rounds] == ['| 1', '| 2'] and len(table) == 4
+  for r in rounds:  # every rate and ratio measured: no 'error' or 'n/a'
+    assert r.count('|') == header.count('|') and 'error' not in r and 'n/a' not in r
+  ratios = [p.strip() for p in median.strip('|').split('|')[1:] if p.strip()]
+  assert len(ratios) == header.count(' / ')  # one median for each ratio column
+  assert all(p.endswith('x') and float(p[:-1]) > 0 for p in ratios)

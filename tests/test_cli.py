@@ -35,8 +35,9 @@ def assert_one_line_error(result, *fragments):
     ['--cell=gru', '--runner=static'],
     ['--cell=gru', '--runner=dynamic'],
     ['--cell=rnn', '--runner=static', '--num_layers=2', '--bidirectional'],
+    ['--cell=fused_lstm', '--runner=dynamic', '--time_major'],
 ], ids=['lstm-static', 'lstm-dynamic', 'lstm-time_major', 'gru-static', 'gru-dynamic',
-        'rnn-2layers-bidirectional'])
+        'rnn-2layers-bidirectional', 'fused_lstm-time_major'])
 def test_smoke_run_writes_metrics_and_logs_the_check(tmp_path, args):
   result = run_cli(f'--flagfile={SMOKE}', *args, f'--workdir={tmp_path}')
   assert result.returncode == 0, result.stderr[-3000:]
@@ -52,7 +53,7 @@ def test_smoke_run_writes_metrics_and_logs_the_check(tmp_path, args):
       assert isinstance(r[key], float)
   assert 'epoch 2/2 |' in result.stderr
   assert 'states.h == outputs[-1]: True (max |diff| 0.0e+00)' in result.stderr
-  assert ('c != h' in result.stderr) == (cell == 'lstm')
+  assert ('c != h' in result.stderr) == (cell in ('lstm', 'fused_lstm'))
   assert 'best test accuracy' in result.stderr
   if '--bidirectional' in args:
     assert all(r['backward_state_equals_first_output'] is True and

@@ -27,7 +27,8 @@ def test_compare_writes_one_row_per_combination(compared):
   with open(workdir / 'comparison.csv') as f:
     rows = list(csv.DictReader(f))
   assert [(r['cell'], r['runner']) for r in rows] == [
-      (c, r) for c in ('lstm', 'gru', 'rnn', 'basic_lstm') for r in ('static', 'dynamic')]
+      (c, r) for c in ('lstm', 'gru', 'rnn', 'basic_lstm', 'fused_lstm')
+      for r in ('static', 'dynamic')]
   for r in rows:
     assert r['error'] == ''
     assert r['state_equals_output'] == 'True' and float(r['state_output_max_abs_diff']) == 0
@@ -35,12 +36,12 @@ def test_compare_writes_one_row_per_combination(compared):
     assert 0 <= float(r['final_test_accuracy']) <= float(r['best_test_accuracy']) <= 1
   # LSTMs: 4 gates x (28 + 16 + 1) x 16; GRU: 3 x that; RNN: 1 x; head: 16 x 10 + 10.
   assert [int(r['trainable_parameters']) for r in rows] == (
-      [2880 + 170] * 2 + [2160 + 170] * 2 + [720 + 170] * 2 + [2880 + 170] * 2)
+      [2880 + 170] * 2 + [2160 + 170] * 2 + [720 + 170] * 2 + [2880 + 170] * 4)
   markdown = (workdir / 'comparison.md').read_text()
-  assert markdown.count('\n') == 10 and '| gru | dynamic |' in markdown
+  assert markdown.count('\n') == 12 and '| gru | dynamic |' in markdown
   assert '| gru | dynamic |' in result.stdout
   for name in ('lstm_static', 'lstm_dynamic', 'gru_static', 'gru_dynamic', 'rnn_static',
-               'basic_lstm_dynamic'):
+               'basic_lstm_dynamic', 'fused_lstm_static'):
     assert os.path.exists(workdir / name / 'metrics.jsonl')
     cell, runner = name.rsplit('_', 1)
     saved = (workdir / name / 'flags.txt').read_text()  # each run can be repeated alone
@@ -119,5 +120,5 @@ def test_a_failing_combination_is_reported_and_the_others_run(tmp_path):
   failed = [r for r in rows if r['error']]
   assert [(r['cell'], r['runner']) for r in failed] == [('gru', 'dynamic')]
   assert '--num_units: saved 99, requested 8' in failed[0]['error']
-  assert len(rows) == 8 and all(r['final_test_accuracy'] != '' for r in rows if not r['error'])
+  assert len(rows) == 10 and all(r['final_test_accuracy'] != '' for r in rows if not r['error'])
   assert '| gru | dynamic |' in compare.markdown(rows)

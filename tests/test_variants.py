@@ -44,7 +44,7 @@ def test_trimmed_lengths_end_at_the_last_inked_row():
 def test_every_cell_keeps_h_equal_to_outputs_last(cell, runner, images):
   check = equalities.check_configuration(config(cell=cell, runner=runner), images)
   assert check.h_equals_output.equal and check.h_equals_output.max_abs_diff == 0.0
-  assert (check.c_vs_h is not None) == (cell in ('lstm', 'basic_lstm'))
+  assert (check.c_vs_h is not None) == (cell in ('lstm', 'basic_lstm', 'fused_lstm'))
   if check.c_vs_h is not None:
     assert not check.c_vs_h.equal
 
