@@ -1,13 +1,17 @@
 """Trains an LSTM or GRU on MNIST, one image row per time step, with tf.compat.v1.
 
-This file is kept short on purpose: it defines and validates the flags, turns them
-into a config, and calls the library (`mnist_rnn`, `models`), which never reads flags.
+Each 28x28 image is read as 28 time steps of 28 pixels; static_rnn or dynamic_rnn
+unrolls the cell, a dense softmax layer reads outputs[-1], and every epoch checks
+that the final state's h equals outputs[-1]. Runs resume from their folder
+(runs/<name>, printed at the start); TensorBoard: tensorboard --logdir runs.
 
   python train_mnist_rnn.py                          # LSTM, static_rnn, full MNIST
   python train_mnist_rnn.py --cell=gru --runner=dynamic --time_major
+  python train_mnist_rnn.py --inspect                # what outputs and states hold
   python train_mnist_rnn.py --flagfile=configs/smoke.flags
 """
 
+import dataclasses
 import math
 import signal
 import sys
@@ -18,22 +22,21 @@ from absl import app
 from absl import flags
 from absl import logging
 
-from mnist_rnn import compare
+# Only modules that do not import TensorFlow are imported here: --help, a bad flag and
+# a bad data folder answer in about a second. TensorFlow loads in `main`, once the
+# input is known to be good.
 from mnist_rnn import config as config_lib
-from mnist_rnn import equalities
-from mnist_rnn import idx
-from mnist_rnn import inspect_graph
+from mnist_rnn import errors
 from mnist_rnn import mnist_data
-from mnist_rnn import train
 from mnist_rnn import workdir as workdir_lib
-from models import cells
-from models import classifier
-from models import fused_lstm
+from models import config as model_config
 
 # Model.
-_CELL = flags.DEFINE_enum('cell', 'lstm', list(cells.CELLS),
-                          'RNN cell: LSTMCell, GRUCell, BasicRNNCell (tanh), BasicLSTMCell.')
-_RUNNER = flags.DEFINE_enum('runner', 'static', ['static', 'dynamic'],
+_CELL = flags.DEFINE_enum(
+    'cell', 'lstm', list(model_config.CELLS), 'RNN cell: lstm = LSTMCell, gru = GRUCell,'
+    ' rnn = BasicRNNCell (tanh), basic_lstm = BasicLSTMCell, fused_lstm = LSTMCell with'
+    ' its gate math in one compiled op (faster on a CPU; needs g++ once to build it).')
+_RUNNER = flags.DEFINE_enum('runner', 'static', list(model_config.RUNNERS),
                             'static_rnn (a list of 28 steps) or dynamic_rnn (a while loop).')
 _TIME_MAJOR = flags.DEFINE_boolean(
     'time_major', False, 'dynamic only: feed [time, batch, 28] and get outputs'
@@ -45,11 +48,11 @@ _BIDIRECTIONAL = flags.DEFINE_boolean(
     'bidirectional', False, 'Forward and backward cells (static_bidirectional_rnn /'
     ' bidirectional_dynamic_rnn); the head reads both directions\' features.')
 _SEQUENCE_LENGTH = flags.DEFINE_enum(
-    'sequence_length', 'full', list(classifier.SEQUENCE_LENGTHS), 'full: every image is'
+    'sequence_length', 'full', list(model_config.SEQUENCE_LENGTHS), 'full: every image is'
     ' 28 steps; trimmed: each image ends at its last non-blank row (sequence_length is'
     ' passed to the runner).')
 _HEAD_INPUT = flags.DEFINE_enum(
-    'head_input', 'outputs_last', list(classifier.HEAD_INPUTS), 'What the dense layer'
+    'head_input', 'outputs_last', list(model_config.HEAD_INPUTS), 'What the dense layer'
     ' reads: outputs[-1] (the tutorial), each example\'s output at its own last step, or'
     ' the final state\'s h.')
 _FORGET_BIAS = flags.DEFINE_float('forget_bias', 1.0, 'LSTM forget-gate bias.')
@@ -67,8 +70,8 @@ _SHIFT_PIXELS = flags.DEFINE_integer(
     ' per example); 0 = no augmentation.', lower_bound=0, upper_bound=8)
 _TOWERS = flags.DEFINE_integer(
     'towers', 2, 'Split each batch into N slices unrolled in parallel with shared weights'
-    ' (same model and loss; ~1.7x faster on 2 cores); 1 = one graph, as in the tutorial.',
-    lower_bound=1)
+    ' (same model and loss; 1.4-1.5x the examples/sec of 1 tower on 2 cores, see'
+    ' docs/speed.md); 1 = one graph, as in the tutorial.', lower_bound=1)
 _INTRA_OP_THREADS = flags.DEFINE_integer(
     'intra_op_threads', 1, 'Threads one TensorFlow op may use; 0 = TensorFlow\'s choice.',
     lower_bound=0)
@@ -78,14 +81,17 @@ _INTER_OP_THREADS = flags.DEFINE_integer(
 _SEED = flags.DEFINE_integer('seed', 0, 'Seed for weights, shuffling and augmentation.')
 # Data and output.
 _DATA_DIR = flags.DEFINE_string(
-    'data_dir', mnist_data.BUNDLED_DIR, 'Folder with the four MNIST IDX files'
-    ' (gzipped or not); Fashion-MNIST works too.')
+    'data_dir', '', 'Folder with the four MNIST IDX files (gzipped or not; Fashion-MNIST'
+    ' works too); empty = the copy bundled in data/mnist.')
 _TRAIN_EXAMPLES = flags.DEFINE_integer('train_examples', 0, 'Use the first N training'
                                        ' examples; 0 = all.', lower_bound=0)
 _TEST_EXAMPLES = flags.DEFINE_integer('test_examples', 0, 'Use the first N test'
                                       ' examples; 0 = all.', lower_bound=0)
-_WORKDIR = flags.DEFINE_string('workdir', None, 'Output folder (checkpoints, metrics,'
-                               ' flags); default runs/<cell>_<runner>[_<options>], runs/compare with --compare.')
+_WORKDIR = flags.DEFINE_string(
+    'workdir', None, 'Run folder (checkpoints, metrics, flags, TensorBoard events). Default:'
+    ' runs/<cell>_<runner> plus every flag that differs from its default (e.g.'
+    ' runs/gru_static_epochs3), runs/compare... with --compare; the same flags resume'
+    ' there.')
 # Modes.
 _COMPARE = flags.DEFINE_boolean('compare', False, 'Train every cell x runner with these'
                                 ' flags, each in <workdir>/<cell>_<runner>, and tabulate.')
@@ -94,8 +100,9 @@ _INSPECT = flags.DEFINE_boolean('inspect', False, 'Build the graph, run it once 
 _EQUALITY_TABLE = flags.DEFINE_boolean(
     'equality_table', False, 'Print which equalities (states.h == outputs[-1], c == h,'
     ' backward ones) hold for every cell x runner x variant, measured; no training.')
-_EVAL_ONLY = flags.DEFINE_boolean('eval_only', False, 'Evaluate the latest checkpoint'
-                                  ' in --workdir (test accuracy and the check); no training.')
+_EVAL_ONLY = flags.DEFINE_boolean(
+    'eval_only', False, 'Evaluate the latest checkpoint in --workdir (test accuracy and'
+    ' the check); no training. A run of lstm evaluates as fused_lstm and back.')
 
 flags.register_validator('learning_rate', lambda v: 0 < v < math.inf,
                          message='--learning_rate must be > 0 and finite')
@@ -107,11 +114,7 @@ flags.register_multi_flags_validator(
     ['time_major', 'runner'], lambda d: not (d['time_major'] and d['runner'] == 'static'),
     message='--time_major applies to --runner=dynamic only')
 
-EXIT_ERROR, EXIT_NONFINITE, EXIT_INTERRUPTED = 1, 3, 130
-
-
-def default_workdir(model: config_lib.ModelConfig) -> str:
-  return 'runs/compare' if _COMPARE.value else 'runs/' + config_lib.run_name(model)
+PROGRAM = 'train_mnist_rnn.py'
 
 
 def config_from_flags() -> config_lib.TrainConfig:
@@ -121,18 +124,19 @@ def config_from_flags() -> config_lib.TrainConfig:
       bidirectional=_BIDIRECTIONAL.value, sequence_length=_SEQUENCE_LENGTH.value,
       head_input=_HEAD_INPUT.value, forget_bias=_FORGET_BIAS.value,
       clip_norm=_CLIP_NORM.value, towers=_TOWERS.value, seed=_SEED.value)
-  return config_lib.TrainConfig(
-      model=model, data_dir=_DATA_DIR.value,
-      workdir=_WORKDIR.value or default_workdir(model),
+  config = config_lib.TrainConfig(
+      model=model, data_dir=_DATA_DIR.value, workdir='',
       epochs=_EPOCHS.value, batch_size=_BATCH_SIZE.value,
       learning_rate=_LEARNING_RATE.value, lr_schedule=_LR_SCHEDULE.value,
       shift_pixels=_SHIFT_PIXELS.value, intra_op_threads=_INTRA_OP_THREADS.value,
       inter_op_threads=_INTER_OP_THREADS.value,
       train_examples=_TRAIN_EXAMPLES.value, test_examples=_TEST_EXAMPLES.value)
+  workdir = _WORKDIR.value or config_lib.default_workdir(config, compare=_COMPARE.value)
+  return dataclasses.replace(config, workdir=workdir)
 
 
-def fail(message: str, code: int = EXIT_ERROR):
-  sys.stderr.write(f'train_mnist_rnn.py: error: {message}\n')
+def fail(message: str, code: int = errors.EXIT_ERROR):
+  sys.stderr.write(f'{PROGRAM}: error: {message}\n')
   sys.exit(code)
 
 
@@ -154,60 +158,98 @@ class StopRequest:
     return self.signal_name is not None
 
 
+def _load_kernels_if_needed(config):
+  """Builds fused_lstm's kernels before anything is written (a missing compiler is
+  then a one-line error, not a half-made run)."""
+  if config.model.cell == 'fused_lstm' and not _COMPARE.value:
+    from models import fused_lstm  # pylint: disable=g-import-not-at-top
+    try:
+      fused_lstm.load_ops()
+    except fused_lstm.KernelBuildError as e:
+      raise errors.ReportedError(str(e)) from None
+
+
+def _explain(config):
+  """--inspect and --equality_table: print, train nothing, write nothing."""
+  data = mnist_data.load(config.data_dir)
+  from mnist_rnn import equalities  # pylint: disable=g-import-not-at-top
+  from mnist_rnn import inspect_graph  # pylint: disable=g-import-not-at-top
+  _load_kernels_if_needed(config)
+  if _INSPECT.value:
+    print(inspect_graph.inspect(config.model, data.test.take(4).images), end='')
+  else:
+    print(equalities.table(data.test.take(64).images), end='')
+
+
+def _evaluate(config):
+  """--eval_only: reads the run folder, writes nothing."""
+  workdir_lib.check_readable(config.workdir, config_lib.flag_lines(config))
+  data = mnist_data.load(config.data_dir)
+  from mnist_rnn import train  # pylint: disable=g-import-not-at-top
+  _load_kernels_if_needed(config)
+  train.evaluate_checkpoint(config, data)
+
+
+def _train(config, stop):
+  lines = config_lib.flag_lines(config) + (['--compare'] if _COMPARE.value else [])
+  # Checked before anything is written: the folder may hold another run.
+  workdir_lib.check_writable(config.workdir, lines,
+                             suggestion=config_lib.default_workdir(config, _COMPARE.value))
+  data = mnist_data.load(config.data_dir)
+  # From here the folder is created; if the set-up fails before training starts,
+  # what was created is removed again.
+  with workdir_lib.created(config.workdir):
+    logging.info('run folder: %s', config.workdir)
+    from mnist_rnn import compare  # pylint: disable=g-import-not-at-top
+    from mnist_rnn import train  # pylint: disable=g-import-not-at-top
+    _load_kernels_if_needed(config)
+    workdir_lib.write_flags(config.workdir, lines)
+  if _COMPARE.value:
+    rows = compare.compare(config, data, should_stop=stop)
+    paths = compare.write(rows, config.workdir)
+    print(compare.markdown(rows), end='')
+    logging.info('comparison written to %s and %s', *paths)
+    if any(r['error'] for r in rows):
+      raise errors.ReportedError('some combinations failed; see their rows in ' + paths[1])
+    return
+  train.train_and_evaluate(config, data, should_stop=stop)
+
+
 def main(argv):
   if len(argv) > 1:
-    fail(f'unexpected arguments: {" ".join(argv[1:])}')
+    fail(f'unexpected arguments: {" ".join(argv[1:])}', errors.EXIT_USAGE)
   stop = StopRequest()
   stop.install()
   config = config_from_flags()
   try:
-    if config.model.cell == 'fused_lstm' and not _COMPARE.value:
-      fused_lstm.load_ops()  # builds its kernels once; fails before anything is written
-    if _INSPECT.value:
-      print(inspect_graph.inspect_with_data(config.model, config.data_dir), end='')
-      return
-    if _EQUALITY_TABLE.value:
-      images = mnist_data.load(config.data_dir).test.take(64).images
-      print(equalities.table(images), end='')
-      return
-    lines = config_lib.flag_lines(config) + (['--compare'] if _COMPARE.value else [])
-    # The workdir is checked before the data is read; flags.txt is written once both
-    # are known to be good.
-    workdir_lib.claim(config.workdir, lines, write=False)
-    data = mnist_data.load(config.data_dir)
-    if _EVAL_ONLY.value:
-      train.evaluate_checkpoint(config, data)
-      return
-    workdir_lib.write_flags(config.workdir, lines)
-    if _COMPARE.value:
-      rows = compare.compare(config, data, should_stop=stop)
-      paths = compare.write(rows, config.workdir)
-      print(compare.markdown(rows), end='')
-      logging.info('comparison written to %s and %s', *paths)
-      if any(r['error'] for r in rows):
-        fail('some combinations failed; see their rows in ' + paths[1])
-      return
-    train.train_and_evaluate(config, data, should_stop=stop)
-  except (mnist_data.DataError, idx.IdxError, workdir_lib.WorkdirError,
-          train.NoCheckpoint, fused_lstm.KernelBuildError) as e:
-    fail(str(e))
-  except train.NonFiniteLoss as e:
-    fail(str(e), EXIT_NONFINITE)
-  except train.TrainingInterrupted as e:
+    if _INSPECT.value or _EQUALITY_TABLE.value:
+      _explain(config)
+    elif _EVAL_ONLY.value:
+      _evaluate(config)
+    else:
+      _train(config, stop)
+  except errors.TrainingInterrupted as e:
     logging.warning('%s received: %s', stop.signal_name, e)
     fail(f'interrupted by {stop.signal_name}: {e}; rerun the same command to resume',
-         EXIT_INTERRUPTED)
+         e.exit_code)
+  except errors.ReportedError as e:
+    fail(str(e), e.exit_code)
 
 
 def parse_flags(argv):
-  """absl's parser, but a bad flag or flagfile is one line on stderr and exit 2."""
+  """absl's parser, but a bad flag or flagfile is one line on stderr and exit 2, and
+  --help exits 0."""
   try:
     return flags.FLAGS(argv)
   except flags.Error as e:
     # absl prefixes some messages (a missing flagfile) with 'ERROR:: '.
-    message = str(e).removeprefix('ERROR:: ')
-    sys.stderr.write(f'train_mnist_rnn.py: error: {message}\n')
-    sys.exit(2)
+    fail(str(e).removeprefix('ERROR:: '), errors.EXIT_USAGE)
+  except SystemExit as e:
+    # absl's help flags print the help and exit 1; asking for help is not an error.
+    if e.code == 1 and any(a.split('=')[0] in ('--help', '-?', '--helpshort', '--helpfull')
+                           for a in argv[1:]):
+      sys.exit(0)
+    raise
 
 
 if __name__ == '__main__':

@@ -28,6 +28,8 @@ import mnist_rnn  # noqa: E402,F401  (legacy Keras before TensorFlow)
 from absl import app  # noqa: E402
 from absl import flags  # noqa: E402
 
+from models import config as model_config  # noqa: E402  (no TensorFlow)
+
 _STEPS = flags.DEFINE_integer('steps', 100, 'Timed steps per repetition.', lower_bound=1)
 _REPEATS = flags.DEFINE_integer('repeats', 5, 'Timed repetitions.', lower_bound=1)
 _WARMUP = flags.DEFINE_integer('warmup', 20, 'Untimed steps first.', lower_bound=1)
@@ -314,7 +316,6 @@ def main(argv):
                       'spread': (max(rates) - min(rates)) / 2, 'rates': rates,
                       'peak_rss_mb': resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024}))
     return
-  from models import cells  # not at the top: it turns eager off, which tf.keras needs
   base = dict(num_units=_UNITS.value, warmup=_WARMUP.value, steps=_STEPS.value,
               repeats=_REPEATS.value, time_major=False)
   impls = ['tf.keras'] + (['torch'] if torch_available() else [])
@@ -322,7 +323,7 @@ def main(argv):
         f' {base["repeats"]} x {base["steps"]} steps after {base["warmup"]} warm-up')
   header = ('| impl | cell | variant | batch | ex/s (median) | spread | build s | peak RSS MB |'
             ' vs tf.keras | vs torch |\n|---|---|---|---|---|---|---|---|---|---|')
-  table_cells = cells.CELLS if _CELLS.value is None else _CELLS.value
+  table_cells = model_config.CELLS if _CELLS.value is None else _CELLS.value
   if table_cells:
     print(header)
   for cell in table_cells:

@@ -1,9 +1,10 @@
-"""Library for the MNIST RNN trainer: data, training loop, checks. Never reads flags.
+"""The trainer's library: data, training loop, checks, run folders. Never reads flags.
 
-Importing this package (or `models`, which imports it) selects legacy Keras for
-TensorFlow before TensorFlow is first imported; see `mnist_rnn.tf_env`.
+It builds on `models` (the graph), never the other way round. Importing this package
+selects legacy Keras before TensorFlow can be imported (`models.tf_env`); it imports
+no TensorFlow itself: modules that need it load it through `models.tf_env`.
 """
 
-from mnist_rnn import tf_env
+from models import tf_env
 
 tf_env.use_legacy_keras()

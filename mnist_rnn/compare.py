@@ -11,8 +11,7 @@ from mnist_rnn import config as config_lib
 from mnist_rnn import mnist_data
 from mnist_rnn import train
 from mnist_rnn import workdir
-from models import cells
-from models import runners
+from models import config as model_config
 
 COLUMNS = ('cell', 'runner', 'trainable_parameters', 'build_seconds', 'examples_per_sec',
            'epoch_seconds', 'final_test_accuracy', 'best_test_accuracy',
@@ -21,7 +20,7 @@ COLUMNS = ('cell', 'runner', 'trainable_parameters', 'build_seconds', 'examples_
 
 def combinations() -> list:
   """Every (cell, runner) the models package offers: new cells join automatically."""
-  return [(c, r) for c in cells.CELLS for r in runners.RUNNERS]
+  return [(c, r) for c in model_config.CELLS for r in model_config.RUNNERS]
 
 
 def compare(config: config_lib.TrainConfig, data: mnist_data.Mnist,

@@ -1,26 +1,11 @@
-"""Frozen configuration values passed from the command line to the library."""
+"""Frozen configuration values passed from the command line to the library, and the
+run folder's default name derived from them."""
 
 import dataclasses
+import os
+import re
 
-
-@dataclasses.dataclass(frozen=True)
-class ModelConfig:
-  """Everything that shapes the graph. Changing any of it breaks a resume."""
-  cell: str = 'lstm'            # 'lstm' | 'gru' | 'rnn' | 'basic_lstm' | 'fused_lstm'
-  runner: str = 'static'        # 'static' | 'dynamic'
-  time_major: bool = False      # dynamic only
-  num_units: int = 128
-  num_layers: int = 1           # > 1: a MultiRNNCell of fresh cells
-  bidirectional: bool = False   # forward and backward cells, features concatenated
-  sequence_length: str = 'full'        # 'full' (28) | 'trimmed' (to the last inked row)
-  head_input: str = 'outputs_last'     # 'outputs_last' | 'last_relevant' | 'state_h'
-  forget_bias: float = 1.0      # LSTM only
-  clip_norm: float = 5.0        # global gradient-norm clip; 0 disables
-  # Split each batch into this many towers sharing the weights; with one intra-op
-  # thread they run in parallel, one per core (LSTM static on 2 cores: ~1.7x).
-  # The same model and loss; only the order of float sums changes.
-  towers: int = 2
-  seed: int = 0                 # graph-level seed: initial weights
+from models.config import ModelConfig  # noqa: F401  (re-exported: the model part of a run)
 
 
 def run_name(model: ModelConfig) -> str:
@@ -56,7 +41,7 @@ class TrainConfig:
   check_examples: int = 256     # fixed test images for the states-vs-outputs check
   # TensorFlow's thread pools. On 2 cores one thread per op and two ops at a time
   # trains the static LSTM 5-12% faster than TF's default (both pools = all cores):
-  # the unrolled graph has many small independent ops (README, Speed).
+  # the unrolled graph has many small independent ops (docs/speed.md).
   intra_op_threads: int = 1     # 0 = TensorFlow's choice
   inter_op_threads: int = 0     # 0 = TensorFlow's choice (the number of cores)
 
@@ -84,3 +69,39 @@ def flag_lines(config: TrainConfig) -> list:
     else:
       lines.append(f'--{name}={value}')
   return lines
+
+
+# Settings that change how fast a run computes, not what it computes: they are left
+# out of the default folder name (towers change only the order of float sums).
+_SPEED_ONLY = ('towers', 'intra_op_threads', 'inter_op_threads')
+# Already spelled by run_name().
+_IN_RUN_NAME = ('cell', 'runner', 'time_major', 'num_layers', 'bidirectional',
+                'sequence_length', 'head_input')
+
+
+def _name_part(key: str, value) -> str:
+  if key == 'data_dir':  # a folder: its last part names it well enough
+    value = os.path.basename(os.path.normpath(value))
+  text = f'{key}{value}' if isinstance(value, (int, float)) else f'{key}_{value}'
+  return re.sub(r'[^A-Za-z0-9._+-]+', '-', text)
+
+
+def default_workdir(config: TrainConfig, compare: bool = False) -> str:
+  """The run folder for `config` when --workdir is not given.
+
+  runs/<run_name> (runs/compare with --compare) plus every other setting that differs
+  from its default and changes what is computed, in flag order, e.g.
+  'runs/gru_static_epochs3_train_examples20000'. So a run with other flags never lands
+  in an existing run's folder, and the same flags find their folder again to resume.
+  """
+  defaults = flatten(TrainConfig())
+  parts = ['compare' if compare else run_name(config.model)]
+  for key, value in flatten(config).items():
+    if key in _SPEED_ONLY + _IN_RUN_NAME + _NOT_FLAGS + ('workdir',):
+      continue
+    if value != defaults[key]:
+      parts.append(_name_part(key, value))
+  if compare:  # the model options run_name() would have spelled
+    model = dataclasses.replace(config.model, cell='lstm', runner='static', time_major=False)
+    parts.extend(run_name(model).split('_')[2:])
+  return os.path.join('runs', '_'.join(parts))

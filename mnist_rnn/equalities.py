@@ -9,8 +9,7 @@ import dataclasses
 from mnist_rnn import config as config_lib
 from mnist_rnn import inspect_graph
 from mnist_rnn import state_check
-from models import cells
-from models import runners
+from models import config as model_config
 
 VARIANTS = {
     'one layer': {},
@@ -39,8 +38,8 @@ def _cell(comparison) -> str:
 def table(images, num_units: int = 32) -> str:
   """The markdown table for every cell x runner x variant."""
   lines = ['| ' + ' | '.join(COLUMNS) + ' |', '|' + '---|' * len(COLUMNS)]
-  for cell in cells.CELLS:
-    for runner in runners.RUNNERS:
+  for cell in model_config.CELLS:
+    for runner in model_config.RUNNERS:
       for variant, changes in VARIANTS.items():
         config = dataclasses.replace(
             config_lib.ModelConfig(cell=cell, runner=runner, num_units=num_units), **changes)

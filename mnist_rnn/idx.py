@@ -11,6 +11,8 @@ import zlib
 
 import numpy as np
 
+from mnist_rnn import errors
+
 # Type codes of the IDX format, mapped to big-endian numpy dtypes.
 _DTYPES = {
     0x08: np.dtype('u1'),
@@ -22,7 +24,7 @@ _DTYPES = {
 }
 
 
-class IdxError(ValueError):
+class IdxError(errors.ReportedError, ValueError):
   """An IDX file is missing, unreadable or malformed; the message names it."""
 
 

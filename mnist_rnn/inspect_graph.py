@@ -4,13 +4,14 @@ images with fresh weights, and explains what `outputs` and `states` are."""
 import dataclasses
 
 import numpy as np
-import tensorflow as tf
 
 from mnist_rnn import config as config_lib
 from mnist_rnn import mnist_data
 from mnist_rnn import state_check
 from models import classifier
+from models import tf_env
 
+tf = tf_env.tensorflow()
 tf1 = tf.compat.v1
 
 _STATE_KIND = {
@@ -99,7 +100,7 @@ def inspect(config: config_lib.ModelConfig, images: np.ndarray) -> str:
   model, _, (fetched, check) = run_fresh(config, images, lambda m: [
       {'outputs': m.unrolled.outputs, 'state': m.unrolled.state, 'last': m.last_output,
        'head': m.head_input}, check_tensors(m)])
-  lengths = mnist_data.trimmed_lengths(images) if model.lengths is not None else None
+  lengths = classifier.trimmed_lengths(images) if model.lengths is not None else None
   batch, units = len(images), config.num_units
   mode = config.runner + (' (time_major=True)' if config.time_major else '')
   extras = [f'{config.num_layers} layers' if config.num_layers > 1 else '',
@@ -157,7 +158,3 @@ def inspect(config: config_lib.ModelConfig, images: np.ndarray) -> str:
                    check['h'][-1])]
   return '\n'.join(lines) + '\n'
 
-
-def inspect_with_data(config: config_lib.ModelConfig, data_dir: str, batch: int = 4) -> str:
-  test = mnist_data.load(data_dir).test.take(batch)
-  return inspect(config, test.images)

@@ -9,6 +9,7 @@ import os
 
 import numpy as np
 
+from mnist_rnn import errors
 from mnist_rnn import idx
 
 # The bundled copy of MNIST (see data/mnist/README.md).
@@ -26,7 +27,7 @@ IMAGE_SIZE = 28
 NUM_CLASSES = 10
 
 
-class DataError(ValueError):
+class DataError(errors.ReportedError, ValueError):
   """The data folder or one of its files is unusable; the message names which."""
 
 
@@ -50,20 +51,6 @@ class Split:
 class Mnist:
   train: Split
   test: Split
-
-
-def trimmed_lengths(images: np.ndarray) -> np.ndarray:
-  """Each image's length up to its last non-blank row (at least 1).
-
-  Args:
-    images: [batch, rows, columns].
-
-  Returns:
-    [batch] int32 in 1..rows.
-  """
-  inked = images.reshape(len(images), images.shape[1], -1).any(axis=2)  # [batch, rows]
-  last = images.shape[1] - np.argmax(inked[:, ::-1], axis=1)
-  return np.where(inked.any(axis=1), last, 1).astype(np.int32)
 
 
 def _find(data_dir: str, base: str) -> str:

@@ -9,20 +9,10 @@ row) and against the backward half of outputs[-1] (not equal: that half has read
 the last row).
 """
 
-import collections
 import dataclasses
 from typing import Optional
 
 import numpy as np
-
-CheckTensors = collections.namedtuple('CheckTensors', [
-    'output',           # forward outputs[-1], [batch, units]
-    'h',                # forward (top layer) final h, [batch, units]
-    'c',                # its c (LSTMs) or None
-    'backward_h',       # backward final h, or None
-    'backward_first',   # backward output at step 0, or None
-    'backward_last',    # backward half of outputs[-1], or None
-])
 
 
 @dataclasses.dataclass(frozen=True)
@@ -93,8 +83,9 @@ def compare(a: np.ndarray, b: np.ndarray, atol: float = 0.0) -> Comparison:
   return Comparison(bool(worst <= atol), worst, differing)
 
 
-def run_check(session, tensors: CheckTensors, feed_dict, atol: float = 0.0) -> StateCheck:
-  """Fetches the CheckTensors in one session.run and compares them.
+def run_check(session, tensors, feed_dict, atol: float = 0.0) -> StateCheck:
+  """Fetches `tensors` (models.classifier.CheckTensors) in one session.run and compares
+  them.
 
   Args:
     session: a tf.compat.v1 Session holding the model's weights.
@@ -104,8 +95,8 @@ def run_check(session, tensors: CheckTensors, feed_dict, atol: float = 0.0) -> S
   return from_values(session.run(fetches(tensors), feed_dict), atol)
 
 
-def fetches(tensors: CheckTensors) -> dict:
-  """The CheckTensors that exist, as a dict for session.run."""
+def fetches(tensors) -> dict:
+  """The CheckTensors (models.classifier) that exist, as a dict for session.run."""
   return {k: v for k, v in tensors._asdict().items() if v is not None}
 
 

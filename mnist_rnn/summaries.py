@@ -8,8 +8,10 @@ import glob
 import os
 
 import numpy as np
-import tensorflow as tf
 
+from models import tf_env
+
+tf = tf_env.tensorflow()
 tf1 = tf.compat.v1
 
 # metrics.jsonl key -> TensorBoard tag.

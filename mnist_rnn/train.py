@@ -9,32 +9,28 @@ from typing import Callable, Optional
 
 from absl import logging
 import numpy as np
-import tensorflow as tf
-import tf_keras
 
 from mnist_rnn import augment
 from mnist_rnn import config as config_lib
+from mnist_rnn import errors
 from mnist_rnn import metrics_log
 from mnist_rnn import mnist_data
 from mnist_rnn import state_check
 from mnist_rnn import summaries
 from models import classifier
+from models import tf_env
 
+tf = tf_env.tensorflow()
 tf1 = tf.compat.v1
+import tf_keras  # noqa: E402  (after tf_env: legacy Keras)
 
 CHECKPOINT_PREFIX = 'ckpt'
 
 
-class TrainingInterrupted(Exception):
-  """Training stopped on request; a checkpoint of the current weights was saved."""
-
-
-class NoCheckpoint(ValueError):
-  """--eval_only found no checkpoint to evaluate."""
-
-
-class NonFiniteLoss(Exception):
-  """The loss became NaN or infinite; the last good checkpoint is kept."""
+# Raised here; defined where the entry point can catch them without TensorFlow.
+TrainingInterrupted = errors.TrainingInterrupted
+NoCheckpoint = errors.NoCheckpoint
+NonFiniteLoss = errors.NonFiniteLoss
 
 
 @dataclasses.dataclass
@@ -190,15 +186,15 @@ class Trainer:
     step = self.restore_or_init()
     done_epochs, first_batch = divmod(step, self.steps_per_epoch)
     history = metrics_log.truncate_after(self.metrics_path, done_epochs)
+    if done_epochs >= cfg.epochs:
+      logging.info('%s already holds %d of %d epochs: nothing to train (a larger'
+                   ' --epochs continues it)', cfg.workdir, done_epochs, cfg.epochs)
+      return RunResult(history, step, True, self.build_seconds,
+                       self.trainable_parameters)
     if step:
       logging.info('resuming %s from step %d: epoch %d, batch %d/%d',
                    cfg.workdir, step, done_epochs + 1, first_batch,
                    self.steps_per_epoch)
-    if done_epochs >= cfg.epochs:
-      logging.info('%s already holds %d of %d epochs: nothing to train',
-                   cfg.workdir, done_epochs, cfg.epochs)
-      return RunResult(history, step, True, self.build_seconds,
-                       self.trainable_parameters)
 
     writer = summaries.Writer(cfg.workdir, graph=None if step else self.graph)
     if not step:

@@ -1,7 +1,18 @@
-"""The run folder: checks it is writable, and keeps `flags.txt` (the run's identity)."""
+"""The run folder: whether a run may use it, creating it, and `flags.txt` (its identity).
 
+Nothing here writes before a run is known to be good: `check_writable` and
+`check_readable` only read, and `created` removes a folder it made if the set-up
+inside it fails, so a command that fails before training leaves no trace.
+"""
+
+import contextlib
+import glob
 import os
+import shutil
 import tempfile
+
+from mnist_rnn import errors
+from models import config as model_config
 
 FLAGS_FILE = 'flags.txt'
 
@@ -12,23 +23,8 @@ RESUME_KEYS = ('cell', 'runner', 'time_major', 'num_units', 'num_layers', 'bidir
                'batch_size', 'train_examples')
 
 
-class WorkdirError(ValueError):
+class WorkdirError(errors.ReportedError, ValueError):
   """The workdir cannot be used; the message names it and why."""
-
-
-def prepare(path: str) -> None:
-  """Creates `path` if needed and proves it writable, before any training starts."""
-  if os.path.exists(path) and not os.path.isdir(path):
-    raise WorkdirError(f'--workdir={path}: exists and is not a folder')
-  try:
-    os.makedirs(path, exist_ok=True)
-  except OSError as e:
-    raise WorkdirError(f'--workdir={path}: cannot create: {e.strerror or e}') from None
-  try:
-    with tempfile.NamedTemporaryFile(dir=path, prefix='.write-test-'):
-      pass
-  except OSError as e:
-    raise WorkdirError(f'--workdir={path}: not writable: {e.strerror or e}') from None
 
 
 def parse_flag_lines(text: str) -> dict:
@@ -54,31 +50,114 @@ def read_saved_flags(path: str) -> dict:
     return parse_flag_lines(f.read())
 
 
-def resume_conflicts(saved: dict, requested: dict, keys=RESUME_KEYS) -> list:
-  """Lists '--name: saved X, requested Y' for each key whose values differ."""
-  return [f'--{k}: saved {saved[k]}, requested {requested.get(k)}'
-          for k in keys if k in saved and saved[k] != requested.get(k)]
+def resume_conflicts(saved: dict, requested: dict, keys=RESUME_KEYS,
+                     reading: bool = False) -> list:
+  """Lists '--name: saved X, requested Y' for each key whose values differ.
 
-
-def claim(path: str, lines: list, write: bool = True) -> None:
-  """Makes `path` this run's workdir: writable, and not holding a different run.
-
-  Args:
-    path: the workdir.
-    lines: the run's flags ('--name=value'), saved to flags.txt when `write`.
-    write: False to only check (e.g. for --eval_only).
-
-  Raises:
-    WorkdirError: not usable, or its flags.txt differs in a RESUME_KEYS flag (the
-      message names each flag with its saved and requested value); nothing is written.
+  With `reading` (evaluating, not training), cells whose checkpoints interchange
+  (lstm and fused_lstm) do not conflict.
   """
-  prepare(path)
-  conflicts = resume_conflicts(read_saved_flags(path), parse_flag_lines('\n'.join(lines)))
+  def same(key, a, b):
+    if reading and key == 'cell' and a is not None and b is not None:
+      return model_config.checkpoint_family(a) == model_config.checkpoint_family(b)
+    return a == b
+  return [f'--{k}: saved {saved[k]}, requested {requested.get(k)}'
+          for k in keys if k in saved and not same(k, saved[k], requested.get(k))]
+
+
+def _refuse_other_run(path: str, lines: list, advice: str, reading: bool = False) -> None:
+  conflicts = resume_conflicts(read_saved_flags(path), parse_flag_lines('\n'.join(lines)),
+                               reading=reading)
   if conflicts:
     raise WorkdirError(f'--workdir={path} holds a run with other flags'
-                       f' ({"; ".join(conflicts)}); use another --workdir or the saved'
-                       ' flags')
-  if write:
+                       f' ({"; ".join(conflicts)}); {advice}')
+
+
+def check_writable(path: str, lines: list, suggestion: str = '') -> None:
+  """Checks, writing nothing, that a run with flags `lines` may train in `path`.
+
+  Args:
+    path: the workdir (it need not exist yet).
+    lines: the run's flags ('--name=value').
+    suggestion: a folder to propose when `path` holds another run (the default
+      folder for these flags).
+
+  Raises:
+    WorkdirError: `path` is not a folder, or its flags.txt differs in a RESUME_KEYS
+      flag (the message names each flag with its saved and requested value, and the
+      one flag to add to train elsewhere).
+  """
+  if os.path.exists(path) and not os.path.isdir(path):
+    raise WorkdirError(f'--workdir={path}: exists and is not a folder')
+  if suggestion and os.path.normpath(suggestion) != os.path.normpath(path):
+    advice = f'add --workdir={suggestion} to train these flags in a folder of their own'
+  else:
+    advice = 'add --workdir=<a new folder> to train these flags there'
+  _refuse_other_run(path, lines, advice)
+
+
+def has_checkpoint(path: str) -> bool:
+  """True when `path` holds the index file of at least one checkpoint."""
+  return bool(glob.glob(os.path.join(glob.escape(path), 'ckpt-*.index')))
+
+
+def check_readable(path: str, lines: list) -> None:
+  """Checks, writing nothing, that `path` holds a checkpoint of a run like `lines`.
+
+  Raises:
+    errors.NoCheckpoint: no such folder, or no checkpoint in it.
+    WorkdirError: the folder's run has other flags (lstm and fused_lstm read each
+      other's checkpoints).
+  """
+  if not os.path.isdir(path):
+    raise errors.NoCheckpoint(f'--workdir={path}: no such folder, so no checkpoint to'
+                              ' evaluate')
+  if not has_checkpoint(path):
+    raise errors.NoCheckpoint(f'--workdir={path}: no checkpoint to evaluate')
+  _refuse_other_run(path, lines, 'give the flags it was trained with'
+                    f' (--flagfile={os.path.join(path, FLAGS_FILE)})', reading=True)
+
+
+def _prepare(path: str) -> str:
+  """Creates `path` if needed and proves it writable; returns the topmost folder it
+  created ('' if `path` existed)."""
+  top, parent = '', os.path.abspath(path)
+  while not os.path.exists(parent):
+    top, parent = parent, os.path.dirname(parent)
+  try:
+    os.makedirs(path, exist_ok=True)
+  except OSError as e:
+    raise WorkdirError(f'--workdir={path}: cannot create: {e.strerror or e}') from None
+  try:
+    with tempfile.NamedTemporaryFile(dir=path, prefix='.write-test-'):
+      pass
+  except OSError as e:
+    if top:
+      shutil.rmtree(top, ignore_errors=True)
+    raise WorkdirError(f'--workdir={path}: not writable: {e.strerror or e}') from None
+  return top
+
+
+@contextlib.contextmanager
+def created(path: str):
+  """Creates `path` (see `_prepare`); if the block raises, removes what it created."""
+  top = _prepare(path)
+  try:
+    yield
+  except BaseException:
+    if top:
+      shutil.rmtree(top, ignore_errors=True)
+    raise
+
+
+def claim(path: str, lines: list) -> None:
+  """Checks, creates and takes `path` for a run with flags `lines` (writes flags.txt).
+
+  Raises:
+    WorkdirError: as `check_writable`, or the folder cannot be created or written.
+  """
+  check_writable(path, lines)
+  with created(path):
     write_flags(path, lines)
 
 

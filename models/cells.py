@@ -2,14 +2,12 @@
 
 import warnings
 
-import tensorflow as tf
-
+from models import config
 from models import fused_lstm
+from models import tf_env
 
+tf = tf_env.tensorflow()
 tf1 = tf.compat.v1
-
-# The cell names make_cell knows. New names join --compare, --equality_table and the benchmark.
-CELLS = ('lstm', 'gru', 'rnn', 'basic_lstm', 'fused_lstm')
 
 
 def make_cell(name: str, num_units: int, forget_bias: float = 1.0):
@@ -39,7 +37,7 @@ def make_cell(name: str, num_units: int, forget_bias: float = 1.0):
       return tf1.nn.rnn_cell.BasicRNNCell(num_units)
   if name == 'fused_lstm':
     return fused_lstm.FusedLSTMCell(num_units, forget_bias=forget_bias)
-  raise ValueError(f'unknown cell {name!r}; expected one of {CELLS}')
+  raise ValueError(f'unknown cell {name!r}; expected one of {config.CELLS}')
 
 
 def make_stack(name: str, num_units: int, num_layers: int = 1, forget_bias: float = 1.0):

@@ -4,22 +4,30 @@ import collections
 from typing import Optional
 
 import numpy as np
-import tensorflow as tf
-import tf_keras
 
-from mnist_rnn import config as config_lib
-from mnist_rnn import mnist_data
-from mnist_rnn import state_check
 from models import cells
+from models import config as config_lib
 from models import runners
+from models import tf_env
 
+tf = tf_env.tensorflow()
 tf1 = tf.compat.v1
+import tf_keras  # noqa: E402  (after tf_env: legacy Keras)
 
 NUM_CLASSES = 10
 TIME_STEPS = 28
 FEATURES = 28
-HEAD_INPUTS = ('outputs_last', 'last_relevant', 'state_h')
-SEQUENCE_LENGTHS = ('full', 'trimmed')
+
+# The tensors the per-epoch states-vs-outputs check fetches (mnist_rnn.state_check
+# compares them); each [batch, units], or None where the model has no such tensor.
+CheckTensors = collections.namedtuple('CheckTensors', [
+    'output',           # forward outputs[-1]
+    'h',                # forward (top layer) final h
+    'c',                # its c (LSTMs) or None
+    'backward_h',       # backward final h, or None
+    'backward_first',   # backward output at step 0, or None
+    'backward_last',    # backward half of outputs[-1], or None
+])
 
 Model = collections.namedtuple('Model', [
     'images',          # placeholder [batch, 28, 28] float32 (batch fixed or None)
@@ -31,7 +39,7 @@ Model = collections.namedtuple('Model', [
     'last_output',     # outputs[-1], [batch, units] ([batch, 2 * units] bidirectional)
     'final_h',         # the (forward, top layer) final state's h, [batch, units]
     'final_c',         # its c for LSTMs, [batch, units]; None for GRU and RNN
-    'check',           # state_check.CheckTensors fetched by the per-epoch check
+    'check',           # CheckTensors fetched by the per-epoch check
     'head_input',      # what the dense layer reads (see --head_input)
     'logits',          # [batch, 10]
     'loss',            # scalar: mean softmax cross-entropy over the valid rows
@@ -59,7 +67,22 @@ def _head_input(config, unrolled, lengths, final_h):
     by_time = unrolled.outputs_time_major  # [time, batch, features]
     index = tf.stack([lengths - 1, tf.range(tf.shape(lengths)[0])], axis=1)
     return tf.gather_nd(by_time, index)
-  raise ValueError(f'unknown head_input {config.head_input!r}; expected one of {HEAD_INPUTS}')
+  raise ValueError(f'unknown head_input {config.head_input!r}; expected one of'
+                   f' {config_lib.HEAD_INPUTS}')
+
+
+def trimmed_lengths(images: np.ndarray) -> np.ndarray:
+  """Each image's length up to its last non-blank row (at least 1).
+
+  Args:
+    images: [batch, rows, columns].
+
+  Returns:
+    [batch] int32 in 1..rows.
+  """
+  inked = images.reshape(len(images), images.shape[1], -1).any(axis=2)  # [batch, rows]
+  last = images.shape[1] - np.argmax(inked[:, ::-1], axis=1)
+  return np.where(inked.any(axis=1), last, 1).astype(np.int32)
 
 
 def fixed_batch_size(model: Model) -> Optional[int]:
@@ -80,7 +103,7 @@ def feed_dict(model: Model, images, labels=None, extra=None) -> dict:
   """
   n, size = len(images), fixed_batch_size(model)
   feed = dict(extra or {})
-  lengths = mnist_data.trimmed_lengths(images) if model.lengths is not None else None
+  lengths = trimmed_lengths(images) if model.lengths is not None else None
   if size is not None and n != size:
     if n > size:
       raise ValueError(f'a batch of {n} images does not fit a graph built for'
@@ -154,7 +177,7 @@ def build(config: config_lib.ModelConfig, batch_size: Optional[int] = None) -> M
     RNN, the state itself; for a stack, the top layer's; bidirectional, the forward
     direction's (compared with the forward half of outputs[-1]).
   """
-  if config.sequence_length not in SEQUENCE_LENGTHS:
+  if config.sequence_length not in config_lib.SEQUENCE_LENGTHS:
     raise ValueError(f'unknown sequence_length {config.sequence_length!r}')
   # The graph seed fixes TensorFlow's initializers; tf-keras's legacy cells draw
   # their initial weights from Python's `random` as well, so seed that too.
@@ -188,7 +211,7 @@ def build(config: config_lib.ModelConfig, batch_size: Optional[int] = None) -> M
                                 sequence_length=length_parts[k],
                                 backward_cell=stack() if config.bidirectional else None)
     final_h, final_c = cells.hidden_and_cell_state(unrolled.forward_state)
-    check = state_check.CheckTensors(unrolled.forward_last_output, final_h, final_c,
+    check = CheckTensors(unrolled.forward_last_output, final_h, final_c,
                                      None, None, None)
     if config.bidirectional:
       backward_h, _ = cells.hidden_and_cell_state(unrolled.backward_state)
@@ -201,7 +224,7 @@ def build(config: config_lib.ModelConfig, batch_size: Optional[int] = None) -> M
   width = config.num_units * (2 if config.bidirectional else 1)
   last_output = _concat([t.last_output for t in towers])
   last_output.shape.assert_is_compatible_with([None, width])
-  check = state_check.CheckTensors(*[
+  check = CheckTensors(*[
       None if parts[0] is None else _concat(parts) for parts in zip(*checks)])
   head_input = _concat(head_inputs)
 

@@ -30,8 +30,10 @@ import tempfile
 import warnings
 
 from absl import logging
-import tensorflow as tf
 
+from models import tf_env
+
+tf = tf_env.tensorflow()
 tf1 = tf.compat.v1
 
 _SOURCE = os.path.join(os.path.dirname(os.path.abspath(__file__)), 'kernels', 'lstm_gates.cc')

@@ -15,11 +15,11 @@ bidirectional).
 
 import collections
 
-import tensorflow as tf
+from models import config
+from models import tf_env
 
+tf = tf_env.tensorflow()
 tf1 = tf.compat.v1
-
-RUNNERS = ('static', 'dynamic')
 
 Unrolled = collections.namedtuple('Unrolled', [
     'outputs',                # as the API returns them (see the module docstring)
@@ -56,8 +56,8 @@ def unroll(cell, images, runner: str, time_major: bool = False,
   Returns:
     Unrolled.
   """
-  if runner not in RUNNERS:
-    raise ValueError(f'unknown runner {runner!r}; expected one of {RUNNERS}')
+  if runner not in config.RUNNERS:
+    raise ValueError(f'unknown runner {runner!r}; expected one of {config.RUNNERS}')
   if runner == 'static' and time_major:
     raise ValueError('time_major applies to the dynamic runner only')
   if runner == 'static':

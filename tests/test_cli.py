@@ -12,11 +12,11 @@ ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 SMOKE = os.path.join(ROOT, 'configs', 'smoke.flags')
 
 
-def run_cli(*args, timeout=300):
-  env = dict(os.environ)
+def run_cli(*args, timeout=300, cwd=ROOT, env=None):
+  env = dict(os.environ, **(env or {}))
   env.pop('TF_USE_LEGACY_KERAS', None)  # the program must set it itself
   return subprocess.run([sys.executable, os.path.join(ROOT, 'train_mnist_rnn.py'), *args],
-                        cwd=ROOT, env=env, capture_output=True, text=True, timeout=timeout)
+                        cwd=cwd, env=env, capture_output=True, text=True, timeout=timeout)
 
 
 def assert_one_line_error(result, *fragments):
@@ -138,3 +138,89 @@ def test_bad_data_folder_is_one_line_and_nonzero(tmp_path, fault, fragments):
   workdir = tmp_path / 'run'
   assert_one_line_error(run_cli(f'--data_dir={data_dir}', f'--workdir={workdir}'), *fragments)
   assert not (workdir / 'metrics.jsonl').exists()
+
+
+@pytest.fixture(scope='module')
+def no_tensorflow(tmp_path_factory):
+  """PYTHONPATH for a process in which importing TensorFlow fails loudly."""
+  folder = tmp_path_factory.mktemp('no_tensorflow')
+  (folder / 'tensorflow').mkdir()
+  (folder / 'tensorflow' / '__init__.py').write_text(
+      "raise ImportError('TensorFlow was imported')\n")
+  return {'PYTHONPATH': str(folder)}
+
+
+@pytest.mark.parametrize('args', [['--help'], ['--helpshort']])
+def test_help_answers_without_tensorflow(args, no_tensorflow):
+  result = run_cli(*args, env=no_tensorflow)
+  assert result.returncode == 0, result.stderr
+  assert result.stderr == ''
+  text = ' '.join(result.stdout.split())  # help wraps lines
+  assert 'Trains an LSTM or GRU on MNIST' in text
+  assert 'fused_lstm = LSTMCell with' in text  # --cell names every cell
+  assert 'kept short on purpose' not in text  # users' text, not developers'
+
+
+@pytest.mark.parametrize('args, fragment', [
+    (['--cell=transformer'], 'flag --cell=transformer'),
+    (['--runner=static', '--time_major'], '--time_major applies to --runner=dynamic'),
+    (['--flagfile=configs/nope.flags'], 'nope.flags'),
+    (['--data_dir=/nonexistent/mnist'], '/nonexistent/mnist: data folder does not exist'),
+    (['--eval_only', '--cell=gru'], 'no such folder, so no checkpoint to evaluate'),
+], ids=['flag', 'flag-combination', 'flagfile', 'data_dir', 'eval_only-without-run'])
+def test_errors_are_the_only_line_and_leave_nothing_behind(args, fragment, tmp_path,
+                                                           no_tensorflow):
+  # In an empty folder, with the default run folder (runs/...): nothing may appear.
+  result = run_cli(*args, cwd=tmp_path, env=no_tensorflow)
+  assert result.returncode in (1, 2)
+  assert result.stderr.count('\n') == 1, result.stderr
+  assert result.stderr.startswith('train_mnist_rnn.py: error:') and fragment in result.stderr
+  assert os.listdir(tmp_path) == []
+
+
+def test_a_flagfile_preset_with_other_flags_gets_its_own_folder(tmp_path):
+  first = run_cli(f'--flagfile={SMOKE}', '--epochs=1', cwd=tmp_path)
+  assert first.returncode == 0, first.stderr[-2000:]
+  # The README's example: the same preset with a later flag is another run.
+  second = run_cli(f'--flagfile={SMOKE}', '--epochs=1', '--cell=gru', cwd=tmp_path)
+  assert second.returncode == 0, second.stderr[-2000:]
+  folders = sorted(os.listdir(tmp_path / 'runs'))
+  assert folders == ['gru_static_epochs1_batch_size64_train_examples512_test_examples256',
+                     'lstm_static_epochs1_batch_size64_train_examples512_test_examples256']
+  assert f'run folder: {os.path.join("runs", folders[0])}' in second.stderr
+  # flags.txt replays anywhere: the bundled data is not recorded as this clone's path.
+  saved = (tmp_path / 'runs' / folders[0] / 'flags.txt').read_text()
+  assert '--data_dir=\n' in saved and ROOT not in saved
+  # Rerunning a finished run says so in one line, and nothing about resuming.
+  again = run_cli(f'--flagfile={SMOKE}', '--epochs=1', '--cell=gru', cwd=tmp_path)
+  assert again.returncode == 0, again.stderr[-2000:]
+  assert 'already holds 1 of 1 epochs: nothing to train' in again.stderr
+  assert 'resuming' not in again.stderr
+  # An explicit folder holding another run: refused, with the one flag to add.
+  refused = run_cli(f'--flagfile={SMOKE}', '--epochs=1', '--cell=gru', '--seed=3',
+                    f'--workdir={os.path.join("runs", folders[0])}', cwd=tmp_path)
+  assert_one_line_error(refused, '--seed: saved 0, requested 3',
+                        'add --workdir=runs/gru_static_seed3_epochs1_batch_size64')
+  # Startup lines of TensorFlow's C++ libraries, if any, appear once each.
+  startup = [l for l in first.stderr.splitlines() if l.startswith(('I0000', 'E0000', 'W0000'))]
+  messages = [l.split(']', 1)[-1] for l in startup]
+  assert len(messages) == len(set(messages)), startup
+
+
+def test_lstm_and_fused_lstm_evaluate_each_others_checkpoints(tmp_path):
+  lstm, fused = tmp_path / 'lstm', tmp_path / 'fused'
+  for cell, folder in (('lstm', lstm), ('fused_lstm', fused)):
+    result = run_cli(f'--flagfile={SMOKE}', '--epochs=1', f'--cell={cell}',
+                     f'--workdir={folder}')
+    assert result.returncode == 0, result.stderr[-2000:]
+  for cell, folder in (('fused_lstm', lstm), ('lstm', fused)):
+    trained = json.loads((folder / 'metrics.jsonl').read_text().splitlines()[-1])
+    result = run_cli(f'--flagfile={SMOKE}', '--epochs=1', f'--cell={cell}',
+                     f'--workdir={folder}', '--eval_only')
+    assert result.returncode == 0, result.stderr[-2000:]
+    assert f'acc {trained["test_accuracy"]:.4f}' in result.stderr
+    assert 'states.h == outputs[-1]: True' in result.stderr
+  # Training on with the other cell is refused: its sums run in another order.
+  refused = run_cli(f'--flagfile={SMOKE}', '--epochs=2', '--cell=fused_lstm',
+                    f'--workdir={lstm}')
+  assert_one_line_error(refused, '--cell: saved lstm, requested fused_lstm')

@@ -7,6 +7,7 @@ import tensorflow as tf
 from mnist_rnn import mnist_data
 from mnist_rnn import state_check
 from models import cells
+from models import classifier
 from models import runners
 
 tf1 = tf.compat.v1
@@ -35,7 +36,7 @@ def test_log_text_and_metrics():
 
 
 def checks(output, h, c):
-  return state_check.CheckTensors(output, h, c, None, None, None)
+  return classifier.CheckTensors(output, h, c, None, None, None)
 
 
 def _graph(cell_name, runner, time_major=False, with_lengths=False):

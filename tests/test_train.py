@@ -1,5 +1,6 @@
 """The training loop's pieces: one real step, schedule, shuffling, metrics file, workdir."""
 
+import dataclasses
 import json
 import os
 
@@ -107,13 +108,57 @@ def test_workdir_must_be_writable(tmp_path):
   blocker = tmp_path / 'file'
   blocker.write_text('x')
   with pytest.raises(workdir.WorkdirError, match='cannot create'):
-    workdir.prepare(str(blocker / 'sub'))
+    with workdir.created(str(blocker / 'sub')):
+      pass
   with pytest.raises(workdir.WorkdirError, match='not a folder'):
-    workdir.prepare(str(blocker))
+    workdir.check_writable(str(blocker), [])
   with pytest.raises(workdir.WorkdirError, match='not writable'):
-    workdir.prepare('/proc')  # exists, but not even root can write in it
-  workdir.prepare(str(tmp_path / 'new' / 'dir'))
+    with workdir.created('/proc'):  # exists, but not even root can write in it
+      pass
+  with workdir.created(str(tmp_path / 'new' / 'dir')):
+    pass
   assert os.path.isdir(tmp_path / 'new' / 'dir')
+
+
+def test_a_failed_setup_removes_only_the_folders_it_created(tmp_path):
+  (tmp_path / 'old').mkdir()
+  with pytest.raises(RuntimeError):
+    with workdir.created(str(tmp_path / 'old' / 'new' / 'run')):
+      assert os.path.isdir(tmp_path / 'old' / 'new' / 'run')
+      raise RuntimeError('set-up failed')
+  assert os.listdir(tmp_path) == ['old'] and os.listdir(tmp_path / 'old') == []
+  with pytest.raises(RuntimeError):
+    with workdir.created(str(tmp_path / 'old')):
+      raise RuntimeError('set-up failed')
+  assert os.path.isdir(tmp_path / 'old')  # it existed before: kept
+
+
+def test_default_workdir_names_every_setting_that_changes_the_result():
+  base = config_lib.TrainConfig()
+  assert config_lib.default_workdir(base) == os.path.join('runs', 'lstm_static')
+  assert config_lib.default_workdir(base, compare=True) == os.path.join('runs', 'compare')
+  gru = dataclasses.replace(base, epochs=3, train_examples=20000,
+                            model=dataclasses.replace(base.model, cell='gru', seed=1))
+  assert config_lib.default_workdir(gru) == os.path.join(
+      'runs', 'gru_static_seed1_epochs3_train_examples20000')
+  # Speed settings compute the same run: the same folder.
+  fast = dataclasses.replace(base, intra_op_threads=2,
+                             model=dataclasses.replace(base.model, towers=1))
+  assert config_lib.default_workdir(fast) == config_lib.default_workdir(base)
+  # Every other flag, changed alone, gets a folder of its own.
+  names = {config_lib.default_workdir(base)}
+  for key, value in [('epochs', 3), ('batch_size', 64), ('learning_rate', 0.002),
+                     ('lr_schedule', 'constant'), ('shift_pixels', 0),
+                     ('train_examples', 100), ('test_examples', 100),
+                     ('data_dir', '/data/fashion/')]:
+    names.add(config_lib.default_workdir(dataclasses.replace(base, **{key: value})))
+  for key, value in [('num_units', 64), ('forget_bias', 0.0), ('clip_norm', 0.0),
+                     ('seed', 2), ('num_layers', 2), ('bidirectional', True),
+                     ('sequence_length', 'trimmed'), ('head_input', 'state_h')]:
+    model = dataclasses.replace(base.model, **{key: value})
+    names.add(config_lib.default_workdir(dataclasses.replace(base, model=model)))
+  assert len(names) == 17
+  assert os.path.join('runs', 'lstm_static_data_dir_fashion') in names
 
 
 def test_flag_lines_round_trip_and_conflicts():

@@ -11,7 +11,8 @@ from mnist_rnn import config as config_lib
 from mnist_rnn import equalities
 from mnist_rnn import inspect_graph
 from mnist_rnn import mnist_data
-from models import cells
+from models import classifier
+from models import config as model_config
 
 tf1 = tf.compat.v1
 UNITS = 12
@@ -35,11 +36,11 @@ def test_trimmed_lengths_end_at_the_last_inked_row():
   images = np.zeros((3, 28, 28), np.float32)
   images[0, 5, 3] = 0.5
   images[1, 27, 0] = 1.0
-  lengths = mnist_data.trimmed_lengths(images)
+  lengths = classifier.trimmed_lengths(images)
   assert lengths.tolist() == [6, 28, 1] and lengths.dtype == np.int32
 
 
-@pytest.mark.parametrize('cell', cells.CELLS)
+@pytest.mark.parametrize('cell', model_config.CELLS)
 @pytest.mark.parametrize('runner', ['static', 'dynamic'])
 def test_every_cell_keeps_h_equal_to_outputs_last(cell, runner, images):
   check = equalities.check_configuration(config(cell=cell, runner=runner), images)
@@ -89,7 +90,7 @@ def test_bidirectional_forward_true_backward_first_true_backward_last_false(
 def test_trimmed_lengths_break_the_equality_and_each_head_input(runner, head_input, images):
   cfg = config(cell='gru', runner=runner, sequence_length='trimmed', head_input=head_input)
   check = equalities.check_configuration(cfg, images)
-  lengths = mnist_data.trimmed_lengths(images)
+  lengths = classifier.trimmed_lengths(images)
   short = np.mean(lengths < 28)
   assert short > 0.5
   assert not check.h_equals_output.equal
