@@ -198,8 +198,10 @@ class Trainer:
 
     writer = summaries.Writer(cfg.workdir, graph=None if step else self.graph)
     if not step:
-      writer.hyperparameters({**config_lib.flatten(cfg),
-                              'trainable_parameters': self.trainable_parameters})
+      params = {k: v for k, v in config_lib.flatten(cfg).items()
+                if k not in ('workdir', 'check_examples')}
+      writer.hyperparameters({**params, 'trainable_parameters': self.trainable_parameters},
+                             trial_id=cfg.workdir)
     try:
       self._train_epochs(done_epochs, first_batch, history, writer, should_stop)
     finally:
@@ -233,8 +235,11 @@ class Trainer:
           'train_accuracy': sums['correct'] / sums['seen'],
           'test_loss': test_loss,
           'test_accuracy': test_accuracy,
+          'best_test_accuracy': max([test_accuracy]
+                                    + [r['test_accuracy'] for r in history]),
           'examples_per_sec': examples / train_seconds if train_seconds else 0.0,
           'epoch_seconds': time.perf_counter() - epoch_start,
+          'build_seconds': self.build_seconds,  # of the graph this process trained
           'learning_rate': learning_rate_at(
               epoch * self.steps_per_epoch, self.steps_per_epoch * cfg.epochs,
               cfg.learning_rate, cfg.lr_schedule),

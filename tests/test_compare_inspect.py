@@ -49,28 +49,36 @@ def test_compare_writes_one_row_per_combination(compared):
   assert '--compare\n' in (workdir / 'flags.txt').read_text()
 
 
-def test_event_files_hold_the_epoch_scalars(compared):
+@pytest.mark.parametrize('name', ['gru_dynamic', 'lstm_static'])
+def test_event_files_hold_the_epoch_scalars(compared, name):
   workdir, _ = compared
-  run = workdir / 'gru_dynamic'
+  run = workdir / name
   with open(run / 'metrics.jsonl') as f:
     record = json.loads(f.readline())
   scalars = summaries.read_scalars(str(run))
-  for key, tag in summaries.SCALARS.items():
-    assert scalars[tag][1] == pytest.approx(record[key], rel=1e-6), tag
+  written = [key for key in summaries.SCALARS if key in record]
+  for key in written:
+    tag = summaries.SCALARS[key]
+    assert scalars[tag][1] == pytest.approx(float(record[key]), rel=1e-6), tag
+  # c exists for LSTMs only; everything else in every run.
+  assert set(summaries.SCALARS) - set(written) == (set() if name == 'lstm_static'
+                                                   else {'c_h_max_abs_diff'})
+  assert scalars['check/state_h_equals_outputs_last'][1] == 1.0
 
 
-def test_event_files_hold_graph_and_hyperparameters(compared):
+def test_event_files_hold_graph_and_hparams(compared):
   import tensorflow as tf
   workdir, _ = compared
   path = [p for p in os.listdir(workdir / 'lstm_static') if p.startswith('events.out')][0]
-  has_graph, text = False, ''
-  for event in tf.compat.v1.train.summary_iterator(str(workdir / 'lstm_static' / path)):
-    has_graph |= bool(event.graph_def)
-    for value in event.summary.value:
-      if value.metadata.plugin_data.plugin_name == 'text':
-        text = value.tensor.string_val[0].decode()
-  assert has_graph
-  assert '| cell | lstm |' in text and '| num_units | 16 |' in text
+  assert any(event.graph_def for event in
+             tf.compat.v1.train.summary_iterator(str(workdir / 'lstm_static' / path)))
+  # Each run's flags, as the HParams dashboard reads them, one session per run.
+  for name in ('lstm_static', 'gru_dynamic'):
+    hparams = summaries.read_hparams(str(workdir / name))
+    cell, runner = name.split('_')
+    assert hparams['cell'] == cell and hparams['runner'] == runner
+    assert hparams['num_units'] == 16 and hparams['bidirectional'] is False
+    assert hparams['trainable_parameters'] > 0 and 'workdir' not in hparams
 
 
 @pytest.fixture(scope='module')
