@@ -48,7 +48,7 @@ class Writer:
 
     Args:
       params: name -> bool, int, float or str.
-      trial_id: the session's name in the dashboard (the run folder).
+      trial_id: the session's name in the dashboard (the run folder's name).
     """
     summary = hparams_summary.hparams_pb(params, trial_id=trial_id)
     self._writer.add_summary(summary.SerializeToString(), 0)

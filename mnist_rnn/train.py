@@ -201,7 +201,7 @@ class Trainer:
       params = {k: v for k, v in config_lib.flatten(cfg).items()
                 if k not in ('workdir', 'check_examples')}
       writer.hyperparameters({**params, 'trainable_parameters': self.trainable_parameters},
-                             trial_id=cfg.workdir)
+                             trial_id=os.path.basename(os.path.normpath(cfg.workdir)))
     try:
       self._train_epochs(done_epochs, first_batch, history, writer, should_stop)
     finally:
