@@ -11,6 +11,7 @@ that the final state's h equals outputs[-1]. Runs resume from their folder
   python train_mnist_rnn.py --flagfile=configs/smoke.flags
 """
 
+import contextlib
 import dataclasses
 import math
 import signal
@@ -182,12 +183,13 @@ def _explain(config):
 
 
 def _evaluate(config):
-  """--eval_only: reads the run folder, writes nothing."""
+  """--eval_only: reads the run folder (while no run trains in it), writes nothing."""
   workdir_lib.check_readable(config.workdir, config_lib.flag_lines(config))
-  data = mnist_data.load(config.data_dir)
-  from mnist_rnn import train  # pylint: disable=g-import-not-at-top
-  _load_kernels_if_needed(config)
-  train.evaluate_checkpoint(config, data)
+  with workdir_lib.locked(config.workdir, shared=True):
+    data = mnist_data.load(config.data_dir)
+    from mnist_rnn import train  # pylint: disable=g-import-not-at-top
+    _load_kernels_if_needed(config)
+    train.evaluate_checkpoint(config, data)
 
 
 def _train(config, stop):
@@ -196,23 +198,26 @@ def _train(config, stop):
   workdir_lib.check_writable(config.workdir, lines,
                              suggestion=config_lib.default_workdir(config, _COMPARE.value))
   data = mnist_data.load(config.data_dir)
-  # From here the folder is created; if the set-up fails before training starts,
-  # what was created is removed again.
-  with workdir_lib.created(config.workdir):
-    logging.info('run folder: %s', config.workdir)
-    from mnist_rnn import compare  # pylint: disable=g-import-not-at-top
-    from mnist_rnn import train  # pylint: disable=g-import-not-at-top
-    _load_kernels_if_needed(config)
-    workdir_lib.write_flags(config.workdir, lines)
-  if _COMPARE.value:
-    rows = compare.compare(config, data, should_stop=stop)
-    paths = compare.write(rows, config.workdir)
-    print(compare.markdown(rows), end='')
-    logging.info('comparison written to %s and %s', *paths)
-    if any(r['error'] for r in rows):
-      raise errors.ReportedError('some combinations failed; see their rows in ' + paths[1])
-    return
-  train.train_and_evaluate(config, data, should_stop=stop)
+  with contextlib.ExitStack() as hold:
+    # From here the folder is created; if the set-up fails before training starts,
+    # what was created is removed again. One process at a time trains in it.
+    with workdir_lib.created(config.workdir):
+      hold.enter_context(workdir_lib.locked(config.workdir))
+      logging.info('run folder: %s', config.workdir)
+      from mnist_rnn import compare  # pylint: disable=g-import-not-at-top
+      from mnist_rnn import train  # pylint: disable=g-import-not-at-top
+      _load_kernels_if_needed(config)
+      workdir_lib.write_flags(config.workdir, lines)
+    if _COMPARE.value:
+      rows = compare.compare(config, data, should_stop=stop)
+      paths = compare.write(rows, config.workdir)
+      print(compare.markdown(rows), end='')
+      logging.info('comparison written to %s and %s', *paths)
+      if any(r['error'] for r in rows):
+        raise errors.ReportedError('some combinations failed; see their rows in '
+                                   + paths[1])
+      return
+    train.train_and_evaluate(config, data, should_stop=stop)
 
 
 def main(argv):

@@ -43,7 +43,8 @@ def compare(config: config_lib.TrainConfig, data: mnist_data.Mnist,
     row.update(cell=cell, runner=runner)
     try:
       workdir.claim(sub.workdir, config_lib.flag_lines(sub))
-      result = train.train_and_evaluate(sub, data, should_stop)
+      with workdir.locked(sub.workdir):
+        result = train.train_and_evaluate(sub, data, should_stop)
       history = result.history
       last = history[-1]
       # Steady state: the first epoch's throughput includes graph optimisation.

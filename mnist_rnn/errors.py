@@ -5,6 +5,8 @@ or folder and what is wrong with it. No TensorFlow here: the entry point catches
 these before TensorFlow is loaded.
 """
 
+import errno
+
 EXIT_ERROR = 1        # bad input: data, run folder, checkpoint, compiler
 EXIT_USAGE = 2        # a bad flag or flagfile (absl's convention)
 EXIT_NONFINITE = 3    # the loss became NaN or infinite
@@ -24,6 +26,18 @@ class NoCheckpoint(ReportedError, ValueError):
 class NonFiniteLoss(ReportedError):
   """The loss became NaN or infinite; the last good checkpoint is kept."""
   exit_code = EXIT_NONFINITE
+
+
+class NoSpace(ReportedError):
+  """The disk filled up while saving; what was complete before is kept."""
+  exit_code = EXIT_NO_SPACE
+
+
+def is_no_space(error: BaseException) -> bool:
+  """True for an OSError with errno ENOSPC, or a TensorFlow error caused by one."""
+  if isinstance(error, OSError) and error.errno == errno.ENOSPC:
+    return True
+  return 'No space left on device' in str(getattr(error, 'message', '') or error)
 
 
 class TrainingInterrupted(ReportedError):

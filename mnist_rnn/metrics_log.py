@@ -11,10 +11,18 @@ FILE_NAME = 'metrics.jsonl'
 
 
 def append(path: str, record: dict) -> None:
-  with open(path, 'a', encoding='utf-8') as f:
-    f.write(json.dumps(record, sort_keys=True) + '\n')
-    f.flush()
-    os.fsync(f.fileno())
+  """Appends `record` as one line; if the write fails (a full disk), the file is cut
+  back to what it was, so no partial line is left."""
+  size = os.path.getsize(path) if os.path.exists(path) else 0
+  try:
+    with open(path, 'a', encoding='utf-8') as f:
+      f.write(json.dumps(record, sort_keys=True) + '\n')
+      f.flush()
+      os.fsync(f.fileno())
+  except OSError:
+    if os.path.exists(path):
+      os.truncate(path, size)  # frees space, needs none
+    raise
 
 
 def read(path: str) -> list:

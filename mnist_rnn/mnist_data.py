@@ -76,22 +76,24 @@ def _read_checksums(data_dir: str) -> dict:
 
 
 def _load_file(path: str, checksums: dict, kind: str) -> np.ndarray:
+  def check_header(shape, dtype):
+    # Before any data is read: a header that declares something else is refused
+    # without reading what it declares.
+    if dtype != np.uint8:
+      raise DataError(f'{path}: expected unsigned bytes (type 0x08), got {dtype}')
+    if kind == 'images' and (len(shape) != 3 or shape[1:] != (IMAGE_SIZE, IMAGE_SIZE)):
+      raise DataError(f'{path}: expected images of shape [n, 28, 28], got {list(shape)}'
+                      ' (magic 0x00000803)')
+    if kind == 'labels' and len(shape) != 1:
+      raise DataError(f'{path}: expected a 1-D label file (magic 0x00000801), got'
+                      f' shape {list(shape)}')
+
+  array, digest = idx.read(path, check_header)
   name = os.path.basename(path)
-  data = idx.read_bytes(path)
-  base = name[:-3] if name.endswith('.gz') else name
-  expected = checksums.get(base)
-  if expected is not None and idx.sha256_hex(data) != expected:
+  expected = checksums.get(name[:-3] if name.endswith('.gz') else name)
+  if expected is not None and digest != expected:
     raise DataError(f'{path}: SHA-256 of the decompressed bytes does not match'
                     f' {CHECKSUMS_FILE} (corrupt or different file)')
-  array = idx.parse(data, name)
-  if array.dtype != np.uint8:
-    raise DataError(f'{path}: expected unsigned bytes (type 0x08), got {array.dtype}')
-  if kind == 'images' and (array.ndim != 3 or array.shape[1:] != (IMAGE_SIZE, IMAGE_SIZE)):
-    raise DataError(f'{path}: expected images of shape [n, 28, 28], got {list(array.shape)}'
-                    ' (magic 0x00000803)')
-  if kind == 'labels' and array.ndim != 1:
-    raise DataError(f'{path}: expected a 1-D label file (magic 0x00000801), got'
-                    f' shape {list(array.shape)}')
   return array
 
 

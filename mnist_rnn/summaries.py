@@ -66,27 +66,34 @@ class Writer:
 
 
 def read_scalars(logdir: str) -> dict:
-  """Reads every event file in `logdir` back: {tag: {step: value}} (for tests)."""
+  """Reads every event file in `logdir` back: {tag: {step: value}}."""
   scalars = {}
-  for path in sorted(glob.glob(os.path.join(logdir, 'events.out.tfevents.*'))):
-    for event in tf1.train.summary_iterator(path):
-      for value in event.summary.value:
-        if value.HasField('simple_value'):
-          scalars.setdefault(value.tag, {})[event.step] = value.simple_value
+  for event in _events(logdir):
+    for value in event.summary.value:
+      if value.HasField('simple_value'):
+        scalars.setdefault(value.tag, {})[event.step] = value.simple_value
   return scalars
+
+
+def _events(logdir: str):
+  """Every event of `logdir`'s event files; a file cut short (a full disk, a kill) is
+  read up to its last whole record."""
+  for path in sorted(glob.glob(os.path.join(glob.escape(logdir), 'events.out.tfevents.*'))):
+    try:
+      yield from tf1.train.summary_iterator(path)
+    except tf.errors.DataLossError:
+      continue
 
 
 def read_hparams(logdir: str) -> dict:
   """Reads the HParams session of `logdir`'s event files back: {name: value} ({} if
   none)."""
   values = {}
-  for path in sorted(glob.glob(os.path.join(logdir, 'events.out.tfevents.*'))):
-    for event in tf1.train.summary_iterator(path):
-      for value in event.summary.value:
-        if value.tag != hparams_metadata.SESSION_START_INFO_TAG:
-          continue
-        data = plugin_data_pb2.HParamsPluginData.FromString(
-            value.metadata.plugin_data.content)
-        for name, v in data.session_start_info.hparams.items():
-          values[name] = getattr(v, v.WhichOneof('kind'))
+  for event in _events(logdir):
+    for value in event.summary.value:
+      if value.tag != hparams_metadata.SESSION_START_INFO_TAG:
+        continue
+      data = plugin_data_pb2.HParamsPluginData.FromString(value.metadata.plugin_data.content)
+      for name, v in data.session_start_info.hparams.items():
+        values[name] = getattr(v, v.WhichOneof('kind'))
   return values

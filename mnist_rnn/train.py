@@ -1,5 +1,6 @@
 """The training loop: train, evaluate, check states vs outputs, checkpoint, resume."""
 
+import contextlib
 import dataclasses
 import math
 import os
@@ -11,6 +12,7 @@ from absl import logging
 import numpy as np
 
 from mnist_rnn import augment
+from mnist_rnn import checkpoints
 from mnist_rnn import config as config_lib
 from mnist_rnn import errors
 from mnist_rnn import metrics_log
@@ -23,8 +25,6 @@ from models import tf_env
 tf = tf_env.tensorflow()
 tf1 = tf.compat.v1
 import tf_keras  # noqa: E402  (after tf_env: legacy Keras)
-
-CHECKPOINT_PREFIX = 'ckpt'
 
 
 # Raised here; defined where the entry point can catch them without TensorFlow.
@@ -82,7 +82,8 @@ class Trainer:
       # A fixed batch dimension builds ~35% faster (classifier.build); the last short
       # batch of an epoch, evaluation and the check are padded to it.
       self.model = classifier.build(config.model, batch_size=config.batch_size)
-      self.saver = tf1.train.Saver(max_to_keep=3)
+      # checkpoints.save keeps the newest few itself (the Saver only writes tensors).
+      self.saver = tf1.train.Saver(max_to_keep=None)
       self.init = tf1.global_variables_initializer()
       self.build_seconds = time.perf_counter() - build_start
       self.trainable_parameters = int(sum(
@@ -100,21 +101,31 @@ class Trainer:
   # -- checkpoints ------------------------------------------------------------
 
   def restore_or_init(self) -> int:
-    """Restores the latest checkpoint in the workdir; returns the global step."""
-    latest = tf1.train.latest_checkpoint(self.config.workdir)
-    if latest:
-      with self.graph.as_default():
-        self.saver.restore(self.session, latest)
-    else:
-      self.session.run(self.init)
+    """Restores the newest checkpoint of the workdir that restores (see
+    `checkpoints.restore`), or initialises; returns the global step."""
+    with self.graph.as_default():
+      if checkpoints.restore(self.session, self.saver, self.config.workdir) is None:
+        self.session.run(self.init)
     return int(self.session.run(self.model.global_step))
 
   def save(self) -> str:
     step = int(self.session.run(self.model.global_step))
     with self.graph.as_default():
-      return self.saver.save(self.session,
-                             os.path.join(self.config.workdir, CHECKPOINT_PREFIX),
-                             global_step=step)
+      return checkpoints.save(self.session, self.saver, self.config.workdir, step)
+
+  @contextlib.contextmanager
+  def _saving(self, what: str, epoch: int):
+    """Turns a full disk while saving `what` into errors.NoSpace (exit 4): one line,
+    and the folder as the last complete save left it (see checkpoints.save)."""
+    try:
+      yield
+    except (OSError, tf.errors.OpError) as e:
+      if not errors.is_no_space(e):
+        raise
+      raise errors.NoSpace(
+          f'no space left on the device of {self.config.workdir} while saving {what} of'
+          f' epoch {epoch}; the last complete checkpoint is kept: free some space and'
+          ' rerun the same command to continue') from None
 
   # -- one epoch --------------------------------------------------------------
 
@@ -155,7 +166,8 @@ class Trainer:
     examples, start = 0, time.perf_counter()
     for b in range(first_batch, self.steps_per_epoch):
       if should_stop():
-        path = self.save()
+        with self._saving('the weights', epoch):
+          path = self.save()
         raise TrainingInterrupted(
             f'stopped at epoch {epoch} batch {b}/{self.steps_per_epoch};'
             f' saved {path}')
@@ -197,6 +209,12 @@ class Trainer:
                    self.steps_per_epoch)
 
     writer = summaries.Writer(cfg.workdir, graph=None if step else self.graph)
+    # Epochs whose TensorBoard events were lost (a full disk after their checkpoint):
+    # written again from metrics.jsonl, so each epoch is in TensorBoard once.
+    shown = summaries.read_scalars(cfg.workdir).get(summaries.SCALARS['test_accuracy'], {})
+    for record in history:
+      if record['epoch'] not in shown:
+        writer.epoch(record)
     if not step:
       params = {k: v for k, v in config_lib.flatten(cfg).items()
                 if k not in ('workdir', 'check_examples')}
@@ -245,11 +263,14 @@ class Trainer:
               cfg.learning_rate, cfg.lr_schedule),
           **check.metrics(),
       }
-      # Metrics first, then the checkpoint: a kill in between re-trains this
-      # epoch on resume and truncate_after drops the orphaned record.
-      metrics_log.append(self.metrics_path, record)
-      self.save()
-      writer.epoch(record)
+      # Metrics first, then the checkpoint: a kill (or a full disk) in between
+      # re-trains this epoch on resume and truncate_after drops the orphaned record.
+      with self._saving('the metrics', epoch):
+        metrics_log.append(self.metrics_path, record)
+      with self._saving('the checkpoint', epoch):
+        self.save()
+      with self._saving('the TensorBoard events', epoch):
+        writer.epoch(record)
       history.append(record)
       logging.info('epoch %d/%d | train loss %.4f acc %.4f | test loss %.4f acc %.4f'
                    ' | %.0f ex/s %.1fs | %s', epoch, cfg.epochs, record['train_loss'],
@@ -273,7 +294,7 @@ def evaluate_checkpoint(config: config_lib.TrainConfig,
   Raises:
     NoCheckpoint: the workdir holds no checkpoint.
   """
-  if not tf1.train.latest_checkpoint(config.workdir):
+  if not checkpoints.steps(config.workdir):
     raise NoCheckpoint(f'--workdir={config.workdir}: no checkpoint to evaluate')
   if data is None:
     data = mnist_data.load(config.data_dir)

@@ -6,10 +6,13 @@ inside it fails, so a command that fails before training leaves no trace.
 """
 
 import contextlib
+import fcntl
 import glob
 import os
 import shutil
 import tempfile
+
+from absl import logging
 
 from mnist_rnn import errors
 from models import config as model_config
@@ -162,9 +165,99 @@ def claim(path: str, lines: list) -> None:
 
 
 def write_flags(path: str, lines: list) -> None:
-  """Writes `lines` ('--name=value') to workdir/flags.txt, atomically."""
+  """Writes `lines` ('--name=value') to workdir/flags.txt, atomically.
+
+  Raises:
+    errors.NoSpace: the disk is full (flags.txt is as it was, no temporary file left).
+  """
   target = os.path.join(path, FLAGS_FILE)
-  with open(target + '.tmp', 'w', encoding='utf-8') as f:
-    f.write('# Resolved flags of this run; repeat it with --flagfile=' + target + '\n')
-    f.writelines(line + '\n' for line in lines)
-  os.replace(target + '.tmp', target)
+  tmp = target + '.tmp'
+  try:
+    with open(tmp, 'w', encoding='utf-8') as f:
+      f.write('# Resolved flags of this run; repeat it with --flagfile=' + target + '\n')
+      f.writelines(line + '\n' for line in lines)
+      f.flush()
+      os.fsync(f.fileno())
+    os.replace(tmp, target)
+  except OSError as e:
+    if os.path.exists(tmp):
+      os.remove(tmp)
+    if errors.is_no_space(e):
+      raise errors.NoSpace(f'no space left on the device of {path} while saving'
+                           f' {FLAGS_FILE}; free some space and rerun the same'
+                           ' command') from None
+    raise
+
+
+# -- one process at a time ----------------------------------------------------
+
+LOCK_FILE = '.lock'  # who holds the folder: 'pid <n>' (the lock itself is flock's)
+_held = {}           # real path -> (fd, shared) of the folders this process holds
+
+
+def _holder(path: str) -> str:
+  """'process N' from the folder's LOCK_FILE, or 'another process'."""
+  try:
+    with open(os.path.join(path, LOCK_FILE), encoding='utf-8') as f:
+      pid = f.read().split()[1]
+    return f'process {int(pid)}'
+  except (OSError, IndexError, ValueError):
+    return 'another process'
+
+
+def _alive(pid: int) -> bool:
+  try:
+    os.kill(pid, 0)
+  except ProcessLookupError:
+    return False
+  except PermissionError:
+    return True
+  return True
+
+
+@contextlib.contextmanager
+def locked(path: str, shared: bool = False):
+  """Holds `path` for this process: exclusively for a run that writes it, shared for
+  readers (--eval_only), so a reader never reads a half-written checkpoint.
+
+  The lock is flock(2) on the folder itself: the kernel releases it when the process
+  ends, however it ends, so a killed run can never leave it stuck. A writer records
+  its pid in LOCK_FILE for the message others get; one that finds a pid left there by
+  a process that is gone says so in the log and takes over.
+
+  Raises:
+    WorkdirError: another process holds the folder (the message names its pid).
+  """
+  key = os.path.realpath(path)
+  if key in _held:  # taken already by this process (e.g. --compare's parent)
+    yield
+    return
+  fd = os.open(path, os.O_RDONLY)
+  try:
+    fcntl.flock(fd, (fcntl.LOCK_SH if shared else fcntl.LOCK_EX) | fcntl.LOCK_NB)
+  except BlockingIOError:
+    os.close(fd)
+    doing = 'trains in' if shared else 'is using'
+    raise WorkdirError(f'--workdir={path}: {_holder(path)} {doing} it; wait for it to'
+                       ' end (or stop it) and rerun') from None
+  _held[key] = fd
+  lock_file = os.path.join(path, LOCK_FILE)
+  try:
+    if not shared:
+      left = _holder(path)
+      if left != 'another process' and int(left.split()[1]) != os.getpid():
+        if not _alive(int(left.split()[1])):
+          logging.warning('%s: taking over the lock left by %s, which is no longer'
+                          ' running', path, left)
+      try:
+        with open(lock_file, 'w', encoding='utf-8') as f:
+          f.write(f'pid {os.getpid()}\n')
+      except OSError:  # a full disk: the lock holds without the note of who has it
+        if os.path.exists(lock_file):
+          os.remove(lock_file)
+    yield
+  finally:
+    if not shared and os.path.exists(lock_file):
+      os.remove(lock_file)
+    del _held[key]
+    os.close(fd)  # releases the lock

@@ -1,7 +1,10 @@
 """IDX parsing: good files (gzipped or not) and each kind of bad file."""
 
 import gzip
+import hashlib
 import os
+import subprocess
+import sys
 
 import numpy as np
 import pytest
@@ -28,7 +31,9 @@ def test_parses_big_endian_int32():
 def test_read_bytes_gzipped_or_not(tmp_path, gzipped):
   data = idx_files.idx_bytes(np.ones((3, 28, 28), np.uint8))
   path = idx_files.write(str(tmp_path / 'f'), data, gzipped)
-  assert idx.read_bytes(path) == data
+  array, digest = idx.read(path)
+  np.testing.assert_array_equal(array, np.ones((3, 28, 28), np.uint8))
+  assert digest == hashlib.sha256(data).hexdigest()
 
 
 @pytest.mark.parametrize('data, message', [
@@ -52,9 +57,42 @@ def test_corrupt_gzip_stream(tmp_path):
   path = tmp_path / 'broken.gz'
   path.write_bytes(good[:len(good) // 2])
   with pytest.raises(idx.IdxError, match='broken.gz: corrupt gzip stream'):
-    idx.read_bytes(str(path))
+    idx.read(str(path))
 
 
 def test_missing_file(tmp_path):
   with pytest.raises(idx.IdxError, match='file not found'):
-    idx.read_bytes(os.path.join(tmp_path, 'nope'))
+    idx.read(os.path.join(tmp_path, 'nope'))
+
+
+def test_a_header_is_checked_before_its_data_is_read(tmp_path):
+  path = idx_files.write(str(tmp_path / 'f'), idx_files.idx_bytes(np.ones((3, 14, 56), np.uint8)),
+                         True)
+  seen = []
+
+  def refuse(shape, dtype):
+    seen.append((shape, dtype))
+    raise idx.IdxError('f: not 28 x 28')
+  with pytest.raises(idx.IdxError, match='not 28 x 28'):
+    idx.read(path, refuse)
+  assert seen == [((3, 14, 56), np.dtype('u1'))]
+
+
+def test_a_gzip_bomb_is_refused_within_the_declared_size(tmp_path):
+  # A header for 1,000 images (784 KB), then 1 GB of zeros: under 5 MB compressed.
+  path = tmp_path / 'bomb-idx3-ubyte.gz'
+  with gzip.open(path, 'wb', compresslevel=1) as f:
+    f.write(idx_files.idx_bytes(np.zeros((1000, 28, 28), np.uint8)))
+    block = bytes(1 << 24)
+    for _ in range(64):
+      f.write(block)
+  assert path.stat().st_size < 5 << 20
+  code = ('import resource, sys; sys.path.insert(0, sys.argv[2]); from mnist_rnn import idx\n'
+          'try:\n  idx.read(sys.argv[1])\nexcept idx.IdxError as e:\n  print(e)\n'
+          'print(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss // 1024)')
+  root = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+  result = subprocess.run([sys.executable, '-c', code, str(path), root],
+                          capture_output=True, text=True, timeout=120)
+  message, peak_mb = result.stdout.splitlines()
+  assert message.startswith('bomb-idx3-ubyte.gz: trailing bytes: header says (1000, 28, 28)')
+  assert int(peak_mb) < 200  # the process as a whole; the file would be 1 GB
