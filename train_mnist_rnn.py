@@ -15,7 +15,6 @@ import contextlib
 import dataclasses
 import math
 import signal
-import sys
 
 import mnist_rnn  # noqa: F401  (first: selects legacy Keras before TensorFlow loads)
 
@@ -26,6 +25,7 @@ from absl import logging
 # Only modules that do not import TensorFlow are imported here: --help, a bad flag and
 # a bad data folder answer in about a second. TensorFlow loads in `main`, once the
 # input is known to be good.
+from mnist_rnn import cli
 from mnist_rnn import config as config_lib
 from mnist_rnn import errors
 from mnist_rnn import mnist_data
@@ -104,13 +104,18 @@ _EQUALITY_TABLE = flags.DEFINE_boolean(
 _EVAL_ONLY = flags.DEFINE_boolean(
     'eval_only', False, 'Evaluate the latest checkpoint in --workdir (test accuracy and'
     ' the check); no training. A run of lstm evaluates as fused_lstm and back.')
+_EXPORT = flags.DEFINE_boolean(
+    'export', False, 'Write the latest checkpoint in --workdir as a SavedModel to'
+    ' <workdir>/saved_model/<step>/ (input images [batch, 28, 28]; outputs'
+    ' probabilities, classes, last_output, state_h); no training.')
 
 flags.register_validator('learning_rate', lambda v: 0 < v < math.inf,
                          message='--learning_rate must be > 0 and finite')
 flags.register_multi_flags_validator(
-    ['compare', 'inspect', 'eval_only', 'equality_table'], lambda d: sum(d.values()) <= 1,
-    message='--compare, --inspect, --eval_only and --equality_table are separate modes:'
-    ' pick one')
+    ['compare', 'inspect', 'eval_only', 'equality_table', 'export'],
+    lambda d: sum(d.values()) <= 1,
+    message='--compare, --inspect, --eval_only, --equality_table and --export are'
+    ' separate modes: pick one')
 flags.register_multi_flags_validator(
     ['time_major', 'runner'], lambda d: not (d['time_major'] and d['runner'] == 'static'),
     message='--time_major applies to --runner=dynamic only')
@@ -137,8 +142,7 @@ def config_from_flags() -> config_lib.TrainConfig:
 
 
 def fail(message: str, code: int = errors.EXIT_ERROR):
-  sys.stderr.write(f'{PROGRAM}: error: {message}\n')
-  sys.exit(code)
+  cli.fail(PROGRAM, message, code)
 
 
 class StopRequest:
@@ -192,6 +196,14 @@ def _evaluate(config):
     train.evaluate_checkpoint(config, data)
 
 
+def _export(config):
+  """--export: reads the checkpoint, writes only under <workdir>/saved_model."""
+  workdir_lib.check_readable(config.workdir, config_lib.flag_lines(config), 'export')
+  with workdir_lib.locked(config.workdir):
+    from mnist_rnn import export  # pylint: disable=g-import-not-at-top
+    print(export.export(config))
+
+
 def _train(config, stop):
   lines = config_lib.flag_lines(config) + (['--compare'] if _COMPARE.value else [])
   # Checked before anything is written: the folder may hold another run.
@@ -231,6 +243,8 @@ def main(argv):
       _explain(config)
     elif _EVAL_ONLY.value:
       _evaluate(config)
+    elif _EXPORT.value:
+      _export(config)
     else:
       _train(config, stop)
   except errors.TrainingInterrupted as e:
@@ -241,21 +255,5 @@ def main(argv):
     fail(str(e), e.exit_code)
 
 
-def parse_flags(argv):
-  """absl's parser, but a bad flag or flagfile is one line on stderr and exit 2, and
-  --help exits 0."""
-  try:
-    return flags.FLAGS(argv)
-  except flags.Error as e:
-    # absl prefixes some messages (a missing flagfile) with 'ERROR:: '.
-    fail(str(e).removeprefix('ERROR:: '), errors.EXIT_USAGE)
-  except SystemExit as e:
-    # absl's help flags print the help and exit 1; asking for help is not an error.
-    if e.code == 1 and any(a.split('=')[0] in ('--help', '-?', '--helpshort', '--helpfull')
-                           for a in argv[1:]):
-      sys.exit(0)
-    raise
-
-
 if __name__ == '__main__':
-  app.run(main, flags_parser=parse_flags)
+  app.run(main, flags_parser=cli.flags_parser(PROGRAM))

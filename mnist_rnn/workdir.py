@@ -104,7 +104,7 @@ def has_checkpoint(path: str) -> bool:
   return bool(glob.glob(os.path.join(glob.escape(path), 'ckpt-*.index')))
 
 
-def check_readable(path: str, lines: list) -> None:
+def check_readable(path: str, lines: list, purpose: str = 'evaluate') -> None:
   """Checks, writing nothing, that `path` holds a checkpoint of a run like `lines`.
 
   Raises:
@@ -114,9 +114,9 @@ def check_readable(path: str, lines: list) -> None:
   """
   if not os.path.isdir(path):
     raise errors.NoCheckpoint(f'--workdir={path}: no such folder, so no checkpoint to'
-                              ' evaluate')
+                              f' {purpose}')
   if not has_checkpoint(path):
-    raise errors.NoCheckpoint(f'--workdir={path}: no checkpoint to evaluate')
+    raise errors.NoCheckpoint(f'--workdir={path}: no checkpoint to {purpose}')
   _refuse_other_run(path, lines, 'give the flags it was trained with'
                     f' (--flagfile={os.path.join(path, FLAGS_FILE)})', reading=True)
 

@@ -1,6 +1,7 @@
 """The MNIST classifier graph: RNN over image rows, dense softmax head on outputs[-1]."""
 
 import collections
+import dataclasses
 from typing import Optional
 
 import numpy as np
@@ -158,6 +159,78 @@ def _concat(tensors):
   return tensors[0] if len(tensors) == 1 else tf.concat(tensors, 0)
 
 
+def _tower(config: config_lib.ModelConfig, images, lengths, reuse: bool) -> tuple:
+  """Unrolls the cells over `images` [batch, 28, 28] under variable scope 'rnn'.
+
+  Returns:
+    (runners.Unrolled, CheckTensors, head input [batch, width]).
+  """
+  def stack():
+    return cells.make_stack(config.cell, config.num_units, config.num_layers,
+                            config.forget_bias)
+  with tf1.variable_scope('rnn', reuse=reuse):
+    unrolled = runners.unroll(stack(), images, config.runner, config.time_major,
+                              sequence_length=lengths,
+                              backward_cell=stack() if config.bidirectional else None)
+  final_h, final_c = cells.hidden_and_cell_state(unrolled.forward_state)
+  check = CheckTensors(unrolled.forward_last_output, final_h, final_c, None, None, None)
+  if config.bidirectional:
+    backward_h, _ = cells.hidden_and_cell_state(unrolled.backward_state)
+    check = check._replace(backward_h=backward_h,
+                           backward_first=unrolled.backward_first_output,
+                           backward_last=unrolled.backward_last_output)
+  width = config.num_units * (2 if config.bidirectional else 1)
+  unrolled.last_output.shape.assert_is_compatible_with([None, width])
+  return unrolled, check, _head_input(config, unrolled, lengths, final_h)
+
+
+def _softmax_head(config: config_lib.ModelConfig, head_input):
+  """The dense layer (variables softmax/w, softmax/b): [batch, width] -> logits [batch, 10]."""
+  width = config.num_units * (2 if config.bidirectional else 1)
+  with tf1.variable_scope('softmax'):
+    w = tf1.get_variable('w', [width, NUM_CLASSES])
+    b = tf1.get_variable('b', [NUM_CLASSES], initializer=tf1.zeros_initializer())
+    return tf.matmul(head_input, w) + b
+
+
+def trimmed_lengths_op(images):
+  """`trimmed_lengths` as graph ops: images [batch, rows, columns] -> [batch] int32."""
+  inked = tf.reduce_any(tf.not_equal(images, 0), axis=2)  # [batch, rows]
+  rows = tf.shape(images)[1]
+  last = rows - tf.cast(tf.argmax(tf.cast(tf.reverse(inked, [1]), tf.int32), axis=1),
+                        tf.int32)
+  return tf.where(tf.reduce_any(inked, axis=1), last, tf.ones_like(last))
+
+
+Inference = collections.namedtuple('Inference', [
+    'images',          # placeholder [batch, 28, 28] float32 in 0..1, any batch size
+    'probabilities',   # [batch, 10] softmax
+    'classes',         # [batch] int64, the most probable digit
+    'last_output',     # outputs[-1] (forward half when bidirectional), [batch, units]
+    'state_h',         # the (forward, top layer) final state's h, [batch, units]
+])
+
+
+def build_inference(config: config_lib.ModelConfig) -> Inference:
+  """The forward pass alone, for any batch size: what an export serves.
+
+  Its variables have the training graph's names, so a Saver over them restores a
+  training checkpoint. One tower (towers only split a batch); with trimmed lengths
+  the lengths are computed in the graph from the images. `fused_lstm` is built as
+  LSTMCell, whose ops any TensorFlow has: the same variables and equations.
+  """
+  config = dataclasses.replace(config, cell=config_lib.checkpoint_family(config.cell),
+                               towers=1)
+  images = tf1.placeholder(tf.float32, [None, TIME_STEPS, FEATURES], name='images')
+  lengths = trimmed_lengths_op(images) if config.sequence_length == 'trimmed' else None
+  _, check, head = _tower(config, images, lengths, reuse=False)
+  logits = _softmax_head(config, head)
+  return Inference(images=images, probabilities=tf.nn.softmax(logits, name='probabilities'),
+                   classes=tf.argmax(logits, 1, name='classes'),
+                   last_output=tf.identity(check.output, name='last_output'),
+                   state_h=tf.identity(check.h, name='state_h'))
+
+
 def build(config: config_lib.ModelConfig, batch_size: Optional[int] = None) -> Model:
   """Builds the whole training graph in the current default graph.
 
@@ -194,10 +267,6 @@ def build(config: config_lib.ModelConfig, batch_size: Optional[int] = None) -> M
              if config.sequence_length == 'trimmed' else None)
   learning_rate = tf1.placeholder(tf.float32, [], name='learning_rate')
 
-  def stack():
-    return cells.make_stack(config.cell, config.num_units, config.num_layers,
-                            config.forget_bias)
-
   # Towers: the batch is cut into `config.towers` slices, each unrolled by its own copy
   # of the cells with shared variables; their results are concatenated back in batch
   # order, so every tensor below is [batch, ...] for the whole batch.
@@ -206,32 +275,15 @@ def build(config: config_lib.ModelConfig, batch_size: Optional[int] = None) -> M
                   else [None] * config.towers)
   towers, head_inputs, checks = [], [], []
   for k in range(config.towers):
-    with tf1.variable_scope('rnn', reuse=k > 0):
-      unrolled = runners.unroll(stack(), image_parts[k], config.runner, config.time_major,
-                                sequence_length=length_parts[k],
-                                backward_cell=stack() if config.bidirectional else None)
-    final_h, final_c = cells.hidden_and_cell_state(unrolled.forward_state)
-    check = CheckTensors(unrolled.forward_last_output, final_h, final_c,
-                                     None, None, None)
-    if config.bidirectional:
-      backward_h, _ = cells.hidden_and_cell_state(unrolled.backward_state)
-      check = check._replace(backward_h=backward_h,
-                             backward_first=unrolled.backward_first_output,
-                             backward_last=unrolled.backward_last_output)
+    unrolled, check, head = _tower(config, image_parts[k], length_parts[k], reuse=k > 0)
     towers.append(unrolled)
-    head_inputs.append(_head_input(config, unrolled, length_parts[k], final_h))
+    head_inputs.append(head)
     checks.append(check)
-  width = config.num_units * (2 if config.bidirectional else 1)
   last_output = _concat([t.last_output for t in towers])
-  last_output.shape.assert_is_compatible_with([None, width])
   check = CheckTensors(*[
       None if parts[0] is None else _concat(parts) for parts in zip(*checks)])
   head_input = _concat(head_inputs)
-
-  with tf1.variable_scope('softmax'):
-    w = tf1.get_variable('w', [width, NUM_CLASSES])
-    b = tf1.get_variable('b', [NUM_CLASSES], initializer=tf1.zeros_initializer())
-    logits = tf.matmul(head_input, w) + b
+  logits = _softmax_head(config, head_input)
   # check_numerics stops a step whose loss is NaN/inf before its update is applied.
   weights = tf.cast(is_valid, tf.float32)
   examples = tf.reduce_sum(weights)

@@ -19,25 +19,22 @@ def run_cli(*args, timeout=300, cwd=ROOT, env=None):
                         cwd=cwd, env=env, capture_output=True, text=True, timeout=timeout)
 
 
-def assert_one_line_error(result, *fragments):
+def assert_one_line_error(result, *fragments, program='train_mnist_rnn.py'):
   assert result.returncode != 0
   assert 'Traceback' not in result.stderr
-  lines = [l for l in result.stderr.splitlines() if l.startswith('train_mnist_rnn.py: error:')]
+  lines = [l for l in result.stderr.splitlines() if l.startswith(f'{program}: error:')]
   assert len(lines) == 1, result.stderr[-2000:]
   for fragment in fragments:
     assert fragment in lines[0], lines[0]
 
 
+# Every cell x runner also trains through the CLI in test_compare_inspect's --compare.
 @pytest.mark.parametrize('args', [
     ['--cell=lstm', '--runner=static'],
-    ['--cell=lstm', '--runner=dynamic'],
-    ['--cell=lstm', '--runner=dynamic', '--time_major'],
-    ['--cell=gru', '--runner=static'],
     ['--cell=gru', '--runner=dynamic'],
     ['--cell=rnn', '--runner=static', '--num_layers=2', '--bidirectional'],
     ['--cell=fused_lstm', '--runner=dynamic', '--time_major'],
-], ids=['lstm-static', 'lstm-dynamic', 'lstm-time_major', 'gru-static', 'gru-dynamic',
-        'rnn-2layers-bidirectional', 'fused_lstm-time_major'])
+], ids=['lstm-static', 'gru-dynamic', 'rnn-2layers-bidirectional', 'fused_lstm-time_major'])
 def test_smoke_run_writes_metrics_and_logs_the_check(tmp_path, args):
   result = run_cli(f'--flagfile={SMOKE}', *args, f'--workdir={tmp_path}')
   assert result.returncode == 0, result.stderr[-3000:]
@@ -60,10 +57,11 @@ def test_smoke_run_writes_metrics_and_logs_the_check(tmp_path, args):
                r['backward_state_equals_last_output'] is False for r in records)
     assert ('backward h == backward outputs[0]: True, == backward half of outputs[-1]: False'
             in result.stderr)
-  # The saved flags repeat the run: here, it is already complete.
-  again = run_cli(f'--flagfile={tmp_path}/flags.txt')
-  assert again.returncode == 0, again.stderr[-2000:]
-  assert 'already holds 2 of 2 epochs' in again.stderr
+  if args == ['--cell=lstm', '--runner=static']:
+    # The saved flags repeat the run: here, it is already complete.
+    again = run_cli(f'--flagfile={tmp_path}/flags.txt')
+    assert again.returncode == 0, again.stderr[-2000:]
+    assert 'already holds 2 of 2 epochs' in again.stderr
 
 
 def test_trimmed_lengths_run_reports_the_check_false(tmp_path):

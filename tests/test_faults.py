@@ -135,39 +135,25 @@ def train_until(workdir, epoch):
     process.wait()
 
 
-def test_a_moved_folder_resumes_where_it_lives(reference, tmp_path):
-  train_until(tmp_path / 'a', 1)
-  os.rename(tmp_path / 'a', tmp_path / 'b')
-  result = finish_and_match(tmp_path / 'b', reference)
-  assert f'resuming {tmp_path / "b"} from step {STEPS}' in result.stderr
-  # A folder copied from an older version of this trainer, whose `checkpoint` file
-  # names absolute paths that no longer exist, resumes too.
-  train_until(tmp_path / 'c', 1)
-  (tmp_path / 'c' / 'checkpoint').write_text(
-      f'model_checkpoint_path: "/elsewhere/ckpt-{STEPS}"\n')
-  shutil.move(tmp_path / 'c', tmp_path / 'd')
-  result = finish_and_match(tmp_path / 'd', reference)
-  assert f'resuming {tmp_path / "d"} from step {STEPS}' in result.stderr
-
-
-def truncate_data(workdir, step):
-  data = glob.glob(str(workdir / f'ckpt-{step}.data-*'))[0]
-  with open(data, 'r+b') as f:
-    f.truncate(os.path.getsize(data) // 2)
-
-
-def test_a_corrupted_latest_checkpoint_falls_back_to_the_one_before(reference, tmp_path):
-  train_until(tmp_path, 2)
-  truncate_data(tmp_path, 2 * STEPS)
+def test_a_moved_folder_with_a_corrupted_latest_checkpoint_resumes_from_the_one_before(
+    reference, tmp_path):
+  train_until(tmp_path / 'a', 2)  # checkpoints of epochs 1 and 2
+  # As an older version of this trainer wrote it: absolute paths, dead once moved.
+  (tmp_path / 'a' / 'checkpoint').write_text(
+      f'model_checkpoint_path: "{tmp_path}/a/ckpt-{2 * STEPS}"\n')
+  shutil.move(tmp_path / 'a', tmp_path / 'b')
+  moved = tmp_path / 'b'
+  truncate_data(moved, 2 * STEPS)
   # Evaluation reads the newest checkpoint that restores, and says which it skipped.
-  evaluated = run_cli(*RUN, f'--workdir={tmp_path}', '--eval_only')
+  evaluated = run_cli(*RUN, f'--workdir={moved}', '--eval_only')
   assert evaluated.returncode == 0, evaluated.stderr[-2000:]
-  assert f'skipping checkpoint {tmp_path}/ckpt-{2 * STEPS}: it does not restore' in evaluated.stderr
+  assert f'skipping checkpoint {moved}/ckpt-{2 * STEPS}: it does not restore' in evaluated.stderr
   assert f'at step {STEPS} ' in evaluated.stderr
   # Training redoes epoch 2 from epoch 1's checkpoint; metrics.jsonl is cut to match.
-  result = finish_and_match(tmp_path, reference)
-  assert f'skipping checkpoint {tmp_path}/ckpt-{2 * STEPS}' in result.stderr
-  assert f'resuming {tmp_path} from step {STEPS}' in result.stderr
+  result = finish_and_match(moved, reference)
+  assert f'skipping checkpoint {moved}/ckpt-{2 * STEPS}' in result.stderr
+  assert f'resuming {moved} from step {STEPS}' in result.stderr
+  assert (moved / 'checkpoint').read_text().startswith(f'model_checkpoint_path: "ckpt-{3 * STEPS}"')
 
 
 def test_checkpoint_files_that_all_fail_are_refused_not_started_over(tmp_path):

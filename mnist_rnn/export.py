@@ -1,0 +1,108 @@
+"""`--export`: a run's latest checkpoint as a SavedModel that any TensorFlow 2 can load.
+
+The export holds `classifier.build_inference`'s graph: input `images` float32
+[None, 28, 28] in 0..1, any batch size (whatever batch the trainer's graph was built
+for); outputs `probabilities` [None, 10], `classes` int64 [None], and `last_output`
+and `state_h` [None, units] so that states.h == outputs[-1] can be checked on the
+exported model too. It is written to `<workdir>/saved_model/<step>/` under a
+temporary name first and renamed when complete, so a half-written export never looks
+like one. `--cell=fused_lstm` exports as LSTMCell's ops (the same variables): a
+SavedModel holding the compiled kernels would need their library at every load, and
+the point of an export is that it loads anywhere. `assets.extra/mnist_rnn.json`
+records the model's settings and the step.
+"""
+
+import dataclasses
+import json
+import os
+import shutil
+
+from absl import logging
+
+from mnist_rnn import checkpoints
+from mnist_rnn import config as config_lib
+from mnist_rnn import errors
+from models import classifier
+from models import tf_env
+
+tf = tf_env.tensorflow()
+tf1 = tf.compat.v1
+
+EXPORT_DIR = 'saved_model'
+SIGNATURE = 'serving_default'
+INFO_FILE = os.path.join('assets.extra', 'mnist_rnn.json')
+
+
+def exports(workdir: str) -> list:
+  """The complete exports in `workdir`, newest (highest step) first."""
+  folder = os.path.join(workdir, EXPORT_DIR)
+  if not os.path.isdir(folder):
+    return []
+  steps = [int(n) for n in os.listdir(folder) if n.isdigit()
+           and os.path.exists(os.path.join(folder, n, 'saved_model.pb'))]
+  return [os.path.join(folder, str(s)) for s in sorted(steps, reverse=True)]
+
+
+def restore_inference(session, graph, model: config_lib.ModelConfig, workdir: str):
+  """Builds the inference graph of `model` in `graph` and restores `workdir`'s newest
+  checkpoint that restores into it; returns (classifier.Inference, step).
+
+  Raises:
+    errors.NoCheckpoint: no checkpoint in `workdir`.
+  """
+  with graph.as_default():
+    inference = classifier.build_inference(model)
+    saver = tf1.train.Saver(tf1.global_variables())
+    step = checkpoints.restore(session, saver, workdir)
+  if step is None:
+    raise errors.NoCheckpoint(f'--workdir={workdir}: no checkpoint to export')
+  return inference, step
+
+
+def export(config: config_lib.TrainConfig) -> str:
+  """Exports `config.workdir`'s latest checkpoint; returns the export's folder.
+
+  An export of that step that exists already is kept as it is.
+  """
+  graph = tf.Graph()
+  with tf1.Session(graph=graph) as session:
+    inference, step = restore_inference(session, graph, config.model, config.workdir)
+    target = os.path.join(config.workdir, EXPORT_DIR, str(step))
+    if os.path.exists(os.path.join(target, 'saved_model.pb')):
+      logging.info('%s exists already: the export of step %d', target, step)
+      return target
+    partial = os.path.join(config.workdir, EXPORT_DIR, f'.partial-{step}-{os.getpid()}')
+    try:
+      with graph.as_default():
+        builder = tf1.saved_model.Builder(partial)
+        signature = tf1.saved_model.signature_def_utils.predict_signature_def(
+            inputs={'images': inference.images},
+            outputs={k: getattr(inference, k)
+                     for k in ('probabilities', 'classes', 'last_output', 'state_h')})
+        builder.add_meta_graph_and_variables(
+            session, [tf1.saved_model.tag_constants.SERVING],
+            signature_def_map={SIGNATURE: signature}, strip_default_attrs=True)
+        builder.save()
+      os.makedirs(os.path.join(partial, 'assets.extra'), exist_ok=True)
+      with open(os.path.join(partial, INFO_FILE), 'w', encoding='utf-8') as f:
+        json.dump({'step': step, 'model': dataclasses.asdict(config.model)}, f, indent=1)
+      if os.path.exists(target):  # an incomplete folder of that name: replaced
+        shutil.rmtree(target)
+      os.rename(partial, target)
+    except BaseException as e:
+      shutil.rmtree(partial, ignore_errors=True)
+      if isinstance(e, (OSError, tf.errors.OpError)) and errors.is_no_space(e):
+        raise errors.NoSpace(f'no space left on the device of {config.workdir} while'
+                             f' exporting step {step}; nothing was left behind') from None
+      raise
+  logging.info('exported step %d of %s to %s', step, config.workdir, target)
+  return target
+
+
+def read_info(export_dir: str) -> dict:
+  """The settings an export was made with ({} for a SavedModel made elsewhere)."""
+  path = os.path.join(export_dir, INFO_FILE)
+  if not os.path.exists(path):
+    return {}
+  with open(path, encoding='utf-8') as f:
+    return json.load(f)
