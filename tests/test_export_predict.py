@@ -3,6 +3,7 @@ predict_mnist_rnn.py on pictures that are not MNIST's own pixels."""
 
 import dataclasses
 import json
+import math
 import os
 import re
 import subprocess
@@ -25,7 +26,7 @@ tf1 = tf.compat.v1
 
 # A model good enough for its predictions to mean something, trained in seconds.
 TRAINED = ['--cell=gru', '--num_units=64', '--train_examples=6000', '--test_examples=1000',
-           '--epochs=2']
+           '--epochs=2', '--learning_rate=0.01', '--shift_pixels=0']  # 85.90% on 1,000
 
 # Loads exports in a process of its own: TensorFlow 2, eager, no TF_USE_LEGACY_KERAS, no
 # import of this project; the test images come in as a .npy file.
@@ -72,7 +73,7 @@ def test_export_loads_in_plain_tf2_with_eval_onlys_accuracy(trained, tmp_path):
   result = run_cli(*TRAINED, f'--workdir={trained}', '--export')
   assert result.returncode == 0, result.stderr[-2000:]
   path = result.stdout.strip()
-  assert path == str(trained / 'saved_model' / str(2 * 6000 // 128 + 2))  # the last step
+  assert path == str(trained / 'saved_model' / str(2 * math.ceil(6000 / 128)))  # last step
   assert not [p for p in os.listdir(trained / 'saved_model') if p.startswith('.')]
   assert export.read_info(path)['model']['cell'] == 'gru'
   # --eval_only of the checkpoint on the full test set, then the export in TF2.
@@ -197,8 +198,8 @@ def test_predict_reads_users_pictures_as_well_as_the_originals(trained, tmp_path
   original = [rows[f'{originals}[{i}]']['digit'] for i in range(120)]
   on_pictures = np.mean(np.array(pictures) == test.labels)
   on_originals = np.mean(np.array(original) == test.labels)
-  # Measured: pictures 0.xx, originals 0.xx with this model.
-  assert on_originals > 0.8
+  print(f'accuracy on 120 pictures {on_pictures:.3f}, on their originals {on_originals:.3f}')
+  assert on_originals > 0.75
   assert on_pictures >= on_originals - 0.05, (on_pictures, on_originals)
   for row in rows.values():
     assert [d for d, _ in row['top3']][0] == row['digit'] and len(row['top3']) == 3
