@@ -48,10 +48,19 @@ _NUM_LAYERS = flags.DEFINE_integer('num_layers', 1, 'Stacked layers (MultiRNNCel
 _BIDIRECTIONAL = flags.DEFINE_boolean(
     'bidirectional', False, 'Forward and backward cells (static_bidirectional_rnn /'
     ' bidirectional_dynamic_rnn); the head reads both directions\' features.')
+_PIXELS_PER_STEP = flags.DEFINE_integer(
+    'pixels_per_step', 28, 'Pixels the RNN reads per time step, row by row: 28 = a row'
+    ' per step (28 steps), 7 = 112 steps, 1 = 784 steps (sequential MNIST); a divisor'
+    ' of 784.')
+_PERMUTE_PIXELS = flags.DEFINE_boolean(
+    'permute_pixels', False, 'Read the 784 pixels in one fixed random order'
+    ' (permuted sequential MNIST with --pixels_per_step=1).')
+_PERMUTATION_SEED = flags.DEFINE_integer('permutation_seed', 0, 'Which order'
+                                         ' --permute_pixels reads the pixels in.')
 _SEQUENCE_LENGTH = flags.DEFINE_enum(
     'sequence_length', 'full', list(model_config.SEQUENCE_LENGTHS), 'full: every image is'
-    ' 28 steps; trimmed: each image ends at its last non-blank row (sequence_length is'
-    ' passed to the runner).')
+    ' read to its last step; trimmed: each image ends at its last step with ink (its'
+    ' last non-blank row, with a row per step; sequence_length is passed to the runner).')
 _HEAD_INPUT = flags.DEFINE_enum(
     'head_input', 'outputs_last', list(model_config.HEAD_INPUTS), 'What the dense layer'
     ' reads: outputs[-1] (the tutorial), each example\'s output at its own last step, or'
@@ -109,6 +118,9 @@ _EXPORT = flags.DEFINE_boolean(
     ' <workdir>/saved_model/<step>/ (input images [batch, 28, 28]; outputs'
     ' probabilities, classes, last_output, state_h); no training.')
 
+flags.register_validator('pixels_per_step', model_config.valid_pixels_per_step,
+                         message='--pixels_per_step must divide 784 (1, 2, 4, 7, 14, 28,'
+                         ' 49, 56, 98, 112, 196, 392 or 784)')
 flags.register_validator('learning_rate', lambda v: 0 < v < math.inf,
                          message='--learning_rate must be > 0 and finite')
 flags.register_multi_flags_validator(
@@ -127,7 +139,9 @@ def config_from_flags() -> config_lib.TrainConfig:
   model = config_lib.ModelConfig(
       cell=_CELL.value, runner=_RUNNER.value, time_major=_TIME_MAJOR.value,
       num_units=_NUM_UNITS.value, num_layers=_NUM_LAYERS.value,
-      bidirectional=_BIDIRECTIONAL.value, sequence_length=_SEQUENCE_LENGTH.value,
+      bidirectional=_BIDIRECTIONAL.value, pixels_per_step=_PIXELS_PER_STEP.value,
+      permute_pixels=_PERMUTE_PIXELS.value, permutation_seed=_PERMUTATION_SEED.value,
+      sequence_length=_SEQUENCE_LENGTH.value,
       head_input=_HEAD_INPUT.value, forget_bias=_FORGET_BIAS.value,
       clip_norm=_CLIP_NORM.value, towers=_TOWERS.value, seed=_SEED.value)
   config = config_lib.TrainConfig(

@@ -6,6 +6,7 @@ import os
 import re
 
 from models.config import ModelConfig  # noqa: F401  (re-exported: the model part of a run)
+from models.config import time_steps
 
 
 def run_name(model: ModelConfig) -> str:
@@ -18,6 +19,10 @@ def run_name(model: ModelConfig) -> str:
     parts.append(f'{model.num_layers}layers')
   if model.bidirectional:
     parts.append('bidirectional')
+  if model.pixels_per_step != 28:
+    parts.append(f'{time_steps(model)}steps')
+  if model.permute_pixels:
+    parts.append('permuted')
   if model.sequence_length != 'full':
     parts.append(model.sequence_length)
   if model.head_input != 'outputs_last':
@@ -76,7 +81,7 @@ def flag_lines(config: TrainConfig) -> list:
 _SPEED_ONLY = ('towers', 'intra_op_threads', 'inter_op_threads')
 # Already spelled by run_name().
 _IN_RUN_NAME = ('cell', 'runner', 'time_major', 'num_layers', 'bidirectional',
-                'sequence_length', 'head_input')
+                'pixels_per_step', 'permute_pixels', 'sequence_length', 'head_input')
 
 
 def _name_part(key: str, value) -> str:

@@ -9,6 +9,7 @@ from mnist_rnn import config as config_lib
 from mnist_rnn import mnist_data
 from mnist_rnn import state_check
 from models import classifier
+from models import config as model_config
 from models import tf_env
 
 tf = tf_env.tensorflow()
@@ -50,18 +51,34 @@ def _cmp(name: str, a, b) -> str:
   return text + ')'
 
 
+def _by_rows(config) -> bool:
+  """True when a step is an image row (the tutorial's reading)."""
+  return config.pixels_per_step == 28 and not config.permute_pixels
+
+
+def _steps_text(config) -> str:
+  """'28 rows', or e.g. '784 steps' for other readings."""
+  steps = model_config.time_steps(config)
+  return f'{steps} rows' if _by_rows(config) else f'{steps} steps'
+
+
 def _outputs_text(config, outputs, batch) -> list:
+  step = ('image row' if _by_rows(config) else
+          f'{config.pixels_per_step} pixel{"s" * (config.pixels_per_step > 1)}'
+          + (' of the permuted image' if config.permute_pixels else ''))
   if config.runner == 'static':
     width = np.shape(outputs[0])[-1]
     what = 'forward and backward concatenated, ' if config.bidirectional else ''
     return [f'outputs: a Python list of {len(outputs)} tensors, one per time step'
-            f' (image row), each [batch, {what}units]:',
+            f' ({step}), each [batch, {what}units]:',
             f'  outputs[0] {_shape(outputs[0])} ... outputs[{len(outputs) - 1}]'
             f' {_shape(outputs[-1])}' + (f' ({width // 2} + {width // 2})'
                                          if config.bidirectional else '')]
   layout = '[time, batch, units]' if config.time_major else '[batch, time, units]'
-  note = (f' (time_major=True: the input was transposed to [time, batch, 28] ='
-          f' [28, {batch}, 28])' if config.time_major else ' (batch-major, the default)')
+  steps, px = model_config.time_steps(config), config.pixels_per_step
+  note = (f' (time_major=True: the input was transposed to [time, batch, {px}] ='
+          f' [{steps}, {batch}, {px}])' if config.time_major else
+          ' (batch-major, the default)')
   if config.bidirectional:
     return [f'outputs: a pair (forward, backward) of tensors {layout} ='
             f' {describe(outputs)}{note}']
@@ -99,14 +116,19 @@ def inspect(config: config_lib.ModelConfig, images: np.ndarray) -> str:
   """Returns the explanation for `config`, evaluated on `images` [batch, 28, 28]."""
   model, _, (fetched, check) = run_fresh(config, images, lambda m: [
       {'outputs': m.unrolled.outputs, 'state': m.unrolled.state, 'last': m.last_output,
-       'head': m.head_input}, check_tensors(m)])
-  lengths = classifier.trimmed_lengths(images) if model.lengths is not None else None
+       'head': m.head_input, **({'lengths': m.lengths} if m.lengths is not None else {})},
+      check_tensors(m)])
+  lengths = fetched.get('lengths')
   batch, units = len(images), config.num_units
   mode = config.runner + (' (time_major=True)' if config.time_major else '')
   extras = [f'{config.num_layers} layers' if config.num_layers > 1 else '',
             'bidirectional' if config.bidirectional else '',
             'trimmed lengths ' + str(lengths.tolist())
             if model.lengths is not None else '']
+  if not _by_rows(config):
+    px = config.pixels_per_step
+    extras.insert(0, f'{model_config.time_steps(config)} steps of {px} pixel'
+                  + 's' * (px > 1) + (' (permuted)' if config.permute_pixels else ''))
   lines = [f'{config.cell.upper()} cell, {mode} runner, {units} units'
            + ''.join(', ' + e for e in extras if e)
            + f', {batch} real test images, fresh weights (seed {config.seed})', '']
@@ -124,12 +146,12 @@ def inspect(config: config_lib.ModelConfig, images: np.ndarray) -> str:
   taken = 'outputs[-1] (time is the first axis)' if config.time_major else how[config.runner]
   lines += ['', f'head input ({config.head_input}): {_shape(fetched["head"])}']
   if config.head_input == 'outputs_last':
-    lines.append(f'  outputs[-1], taken as {taken}: the only step that has read all 28'
-                 ' rows' + (' (forward; the backward half has read only the last row)'
+    lines.append(f'  outputs[-1], taken as {taken}: the only step that has read all'
+                 f' {_steps_text(config)}' + (' (forward; the backward half has read only the last row)'
                             if config.bidirectional else ''))
     if model.lengths is not None:
       lines.append('  but with trimmed lengths it is zeros for every example shorter than'
-                   ' 28 rows: use --head_input=last_relevant or state_h')
+                   f' {_steps_text(config)}: use --head_input=last_relevant or state_h')
   elif config.head_input == 'last_relevant':
     lines.append('  each example\'s output at its own last valid step (sequence_length - 1)')
   else:
@@ -148,12 +170,14 @@ def inspect(config: config_lib.ModelConfig, images: np.ndarray) -> str:
   if model.lengths is not None and not config.bidirectional:
     zero = np.mean(~np.any(check['output'] != 0, axis=1))
     lines.append(f'  outputs[-1] is all zeros for {100 * zero:.0f}% of examples (those'
-                 ' shorter than 28 rows): their state kept the last valid output')
+                 f' shorter than {_steps_text(config)}): their state kept the last valid'
+                 ' output')
   if (config.runner == 'dynamic' and not config.time_major and not config.bidirectional
       and model.lengths is None):
     wrong = fetched['outputs'][-1]
     lines += [f'  outputs[-1] without the transpose: shape {_shape(wrong)} = [time, units]:'
-              f' the last EXAMPLE\'s 28 steps, not the last step of every example',
+              f' the last EXAMPLE\'s {model_config.time_steps(config)} steps, not the last'
+              ' step of every example',
               _cmp('  its last row == states.h of the last example', wrong[-1],
                    check['h'][-1])]
   return '\n'.join(lines) + '\n'

@@ -22,8 +22,9 @@ FLAGS_FILE = 'flags.txt'
 # Flags that change the graph or the order of training steps: a checkpoint written
 # under one value cannot be continued under another.
 RESUME_KEYS = ('cell', 'runner', 'time_major', 'num_units', 'num_layers', 'bidirectional',
-               'sequence_length', 'head_input', 'forget_bias', 'clip_norm', 'seed',
-               'batch_size', 'train_examples')
+               'pixels_per_step', 'permute_pixels', 'permutation_seed', 'sequence_length',
+               'head_input', 'forget_bias', 'clip_norm', 'seed', 'batch_size',
+               'train_examples')
 
 
 class WorkdirError(errors.ReportedError, ValueError):

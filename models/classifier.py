@@ -34,7 +34,8 @@ Model = collections.namedtuple('Model', [
     'images',          # placeholder [batch, 28, 28] float32 (batch fixed or None)
     'labels',          # placeholder [batch] int64
     'valid_examples',  # scalar int32, defaults to batch: rows past it are padding
-    'lengths',         # placeholder [batch] int32 with --sequence_length=trimmed; else None
+    'lengths',         # [batch] int32, each image's trimmed length (computed in the
+                       # graph) with --sequence_length=trimmed; else None
     'learning_rate',   # placeholder, scalar float32 (fed by the training loop)
     'unrolled',        # runners.Unrolled of the first tower (the only one if towers=1)
     'last_output',     # outputs[-1], [batch, units] ([batch, 2 * units] bidirectional)
@@ -72,28 +73,13 @@ def _head_input(config, unrolled, lengths, final_h):
                    f' {config_lib.HEAD_INPUTS}')
 
 
-def trimmed_lengths(images: np.ndarray) -> np.ndarray:
-  """Each image's length up to its last non-blank row (at least 1).
-
-  Args:
-    images: [batch, rows, columns].
-
-  Returns:
-    [batch] int32 in 1..rows.
-  """
-  inked = images.reshape(len(images), images.shape[1], -1).any(axis=2)  # [batch, rows]
-  last = images.shape[1] - np.argmax(inked[:, ::-1], axis=1)
-  return np.where(inked.any(axis=1), last, 1).astype(np.int32)
-
-
 def fixed_batch_size(model: Model) -> Optional[int]:
   """The batch size the graph was built for; None if it takes any."""
   return model.images.shape[0]
 
 
 def feed_dict(model: Model, images, labels=None, extra=None) -> dict:
-  """A feed_dict for a batch of images [n, 28, 28] (and labels [n]); adds each image's
-  trimmed length when the model was built with --sequence_length=trimmed.
+  """A feed_dict for a batch of images [n, 28, 28] (and labels [n]).
 
   A graph built for a fixed batch size takes a shorter batch filled up with zero rows,
   and `valid_examples` = n keeps those rows out of the loss and the metrics; a fetched
@@ -104,7 +90,6 @@ def feed_dict(model: Model, images, labels=None, extra=None) -> dict:
   """
   n, size = len(images), fixed_batch_size(model)
   feed = dict(extra or {})
-  lengths = trimmed_lengths(images) if model.lengths is not None else None
   if size is not None and n != size:
     if n > size:
       raise ValueError(f'a batch of {n} images does not fit a graph built for'
@@ -112,14 +97,10 @@ def feed_dict(model: Model, images, labels=None, extra=None) -> dict:
     images = np.concatenate([images, np.zeros((size - n,) + images.shape[1:], images.dtype)])
     if labels is not None:
       labels = np.concatenate([labels, np.zeros(size - n, labels.dtype)])
-    if lengths is not None:
-      lengths = np.concatenate([lengths, np.ones(size - n, lengths.dtype)])
     feed[model.valid_examples] = n
   feed[model.images] = images
   if labels is not None:
     feed[model.labels] = labels
-  if lengths is not None:
-    feed[model.lengths] = lengths
   return feed
 
 
@@ -159,17 +140,32 @@ def _concat(tensors):
   return tensors[0] if len(tensors) == 1 else tf.concat(tensors, 0)
 
 
-def _tower(config: config_lib.ModelConfig, images, lengths, reuse: bool) -> tuple:
+def sequences(config: config_lib.ModelConfig, images):
+  """What the RNN reads: images [batch, 28, 28] -> [batch, steps, pixels_per_step],
+  row-major (permuted first with --permute_pixels); 28 pixels per step is the images
+  themselves, a row per step."""
+  if config.pixels_per_step == FEATURES and not config.permute_pixels:
+    return images
+  flat = tf.reshape(images, [-1, config_lib.IMAGE_PIXELS])
+  if config.permute_pixels:
+    flat = tf.gather(flat, config_lib.pixel_permutation(config.permutation_seed), axis=1)
+  return tf.reshape(flat, [-1, config_lib.time_steps(config), config.pixels_per_step])
+
+
+def _tower(config: config_lib.ModelConfig, images, reuse: bool) -> tuple:
   """Unrolls the cells over `images` [batch, 28, 28] under variable scope 'rnn'.
 
   Returns:
-    (runners.Unrolled, CheckTensors, head input [batch, width]).
+    (runners.Unrolled, CheckTensors, head input [batch, width], lengths [batch] int32
+    with --sequence_length=trimmed, else None).
   """
+  steps = sequences(config, images)
+  lengths = trimmed_lengths_op(steps) if config.sequence_length == 'trimmed' else None
   def stack():
     return cells.make_stack(config.cell, config.num_units, config.num_layers,
                             config.forget_bias)
   with tf1.variable_scope('rnn', reuse=reuse):
-    unrolled = runners.unroll(stack(), images, config.runner, config.time_major,
+    unrolled = runners.unroll(stack(), steps, config.runner, config.time_major,
                               sequence_length=lengths,
                               backward_cell=stack() if config.bidirectional else None)
   final_h, final_c = cells.hidden_and_cell_state(unrolled.forward_state)
@@ -181,7 +177,7 @@ def _tower(config: config_lib.ModelConfig, images, lengths, reuse: bool) -> tupl
                            backward_last=unrolled.backward_last_output)
   width = config.num_units * (2 if config.bidirectional else 1)
   unrolled.last_output.shape.assert_is_compatible_with([None, width])
-  return unrolled, check, _head_input(config, unrolled, lengths, final_h)
+  return unrolled, check, _head_input(config, unrolled, lengths, final_h), lengths
 
 
 def _softmax_head(config: config_lib.ModelConfig, head_input):
@@ -193,10 +189,12 @@ def _softmax_head(config: config_lib.ModelConfig, head_input):
     return tf.matmul(head_input, w) + b
 
 
-def trimmed_lengths_op(images):
-  """`trimmed_lengths` as graph ops: images [batch, rows, columns] -> [batch] int32."""
-  inked = tf.reduce_any(tf.not_equal(images, 0), axis=2)  # [batch, rows]
-  rows = tf.shape(images)[1]
+def trimmed_lengths_op(steps):
+  """Each sequence's length up to its last step with ink (at least 1): [batch, steps,
+  pixels] -> [batch] int32 in 1..steps. With a row per step, an image ends at its last
+  non-blank row; blank padding rows get 1."""
+  inked = tf.reduce_any(tf.not_equal(steps, 0), axis=2)  # [batch, steps]
+  rows = tf.shape(steps)[1]
   last = rows - tf.cast(tf.argmax(tf.cast(tf.reverse(inked, [1]), tf.int32), axis=1),
                         tf.int32)
   return tf.where(tf.reduce_any(inked, axis=1), last, tf.ones_like(last))
@@ -215,15 +213,13 @@ def build_inference(config: config_lib.ModelConfig) -> Inference:
   """The forward pass alone, for any batch size: what an export serves.
 
   Its variables have the training graph's names, so a Saver over them restores a
-  training checkpoint. One tower (towers only split a batch); with trimmed lengths
-  the lengths are computed in the graph from the images. `fused_lstm` is built as
+  training checkpoint. One tower (towers only split a batch). `fused_lstm` is built as
   LSTMCell, whose ops any TensorFlow has: the same variables and equations.
   """
   config = dataclasses.replace(config, cell=config_lib.checkpoint_family(config.cell),
                                towers=1)
   images = tf1.placeholder(tf.float32, [None, TIME_STEPS, FEATURES], name='images')
-  lengths = trimmed_lengths_op(images) if config.sequence_length == 'trimmed' else None
-  _, check, head = _tower(config, images, lengths, reuse=False)
+  _, check, head, _ = _tower(config, images, reuse=False)
   logits = _softmax_head(config, head)
   return Inference(images=images, probabilities=tf.nn.softmax(logits, name='probabilities'),
                    classes=tf.argmax(logits, 1, name='classes'),
@@ -263,22 +259,20 @@ def build(config: config_lib.ModelConfig, batch_size: Optional[int] = None) -> M
   rows = tf.shape(labels)[0]
   valid_examples = tf1.placeholder_with_default(rows, [], name='valid_examples')
   is_valid = tf.range(rows) < valid_examples  # [batch] bool
-  lengths = (tf1.placeholder(tf.int32, [batch_size], name='lengths')
-             if config.sequence_length == 'trimmed' else None)
   learning_rate = tf1.placeholder(tf.float32, [], name='learning_rate')
 
   # Towers: the batch is cut into `config.towers` slices, each unrolled by its own copy
   # of the cells with shared variables; their results are concatenated back in batch
   # order, so every tensor below is [batch, ...] for the whole batch.
   image_parts = _split_batch(images, config.towers)
-  length_parts = (_split_batch(lengths, config.towers) if lengths is not None
-                  else [None] * config.towers)
-  towers, head_inputs, checks = [], [], []
+  towers, head_inputs, checks, length_parts = [], [], [], []
   for k in range(config.towers):
-    unrolled, check, head = _tower(config, image_parts[k], length_parts[k], reuse=k > 0)
+    unrolled, check, head, tower_lengths = _tower(config, image_parts[k], reuse=k > 0)
     towers.append(unrolled)
     head_inputs.append(head)
     checks.append(check)
+    length_parts.append(tower_lengths)
+  lengths = None if length_parts[0] is None else _concat(length_parts)
   last_output = _concat([t.last_output for t in towers])
   check = CheckTensors(*[
       None if parts[0] is None else _concat(parts) for parts in zip(*checks)])

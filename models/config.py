@@ -6,12 +6,16 @@ before TensorFlow is imported.
 
 import dataclasses
 
+import numpy as np
+
 # The cell names `cells.make_cell` knows; new names join --compare, --equality_table
 # and the benchmark.
 CELLS = ('lstm', 'gru', 'rnn', 'basic_lstm', 'fused_lstm')
 RUNNERS = ('static', 'dynamic')
 HEAD_INPUTS = ('outputs_last', 'last_relevant', 'state_h')
 SEQUENCE_LENGTHS = ('full', 'trimmed')
+
+IMAGE_PIXELS = 28 * 28
 
 # Cells whose checkpoints hold the same variables under the same names, so a
 # checkpoint of one restores into the other (FusedLSTMCell subclasses LSTMCell).
@@ -32,7 +36,12 @@ class ModelConfig:
   num_units: int = 128
   num_layers: int = 1           # > 1: a MultiRNNCell of fresh cells
   bidirectional: bool = False   # forward and backward cells, features concatenated
-  sequence_length: str = 'full'        # 'full' (28) | 'trimmed' (to the last inked row)
+  # Each image is read row-major as IMAGE_PIXELS // pixels_per_step steps of
+  # pixels_per_step pixels: 28 = a row per step (the tutorial), 1 = sequential MNIST.
+  pixels_per_step: int = 28
+  permute_pixels: bool = False  # one fixed permutation of the 784 pixels first
+  permutation_seed: int = 0     # which permutation (its own seed)
+  sequence_length: str = 'full'        # 'full' | 'trimmed' (to the last step with ink)
   head_input: str = 'outputs_last'     # one of HEAD_INPUTS
   forget_bias: float = 1.0      # LSTM only
   clip_norm: float = 5.0        # global gradient-norm clip; 0 disables
@@ -41,3 +50,18 @@ class ModelConfig:
   # loss; only the order of float sums changes.
   towers: int = 2
   seed: int = 0                 # graph-level seed: initial weights
+
+
+def time_steps(config: ModelConfig) -> int:
+  """How many steps the RNN reads an image in."""
+  return IMAGE_PIXELS // config.pixels_per_step
+
+
+def valid_pixels_per_step(n: int) -> bool:
+  return 1 <= n <= IMAGE_PIXELS and IMAGE_PIXELS % n == 0
+
+
+def pixel_permutation(seed: int) -> np.ndarray:
+  """The fixed order in which --permute_pixels reads the 784 pixels: [784] int32, a
+  function of `seed` alone (so a resumed or exported run reads the same order)."""
+  return np.random.default_rng([seed, IMAGE_PIXELS]).permutation(IMAGE_PIXELS).astype(np.int32)

@@ -135,6 +135,12 @@ def train_until(workdir, epoch):
     process.wait()
 
 
+def truncate_data(workdir, step):
+  data = glob.glob(str(workdir / f'ckpt-{step}.data-*'))[0]
+  with open(data, 'r+b') as f:
+    f.truncate(os.path.getsize(data) // 2)
+
+
 def test_a_moved_folder_with_a_corrupted_latest_checkpoint_resumes_from_the_one_before(
     reference, tmp_path):
   train_until(tmp_path / 'a', 2)  # checkpoints of epochs 1 and 2

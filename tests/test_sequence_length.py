@@ -1,0 +1,112 @@
+"""Longer sequences: images read as 784 / N steps of N pixels, permuted or not."""
+
+import dataclasses
+
+import numpy as np
+import pytest
+
+from mnist_rnn import config as config_lib
+from mnist_rnn import inspect_graph
+from mnist_rnn import mnist_data
+from mnist_rnn import state_check
+from models import classifier
+from models import config as model_config
+from models import tf_env
+from tests.test_cli import assert_one_line_error, run_cli
+
+tf = tf_env.tensorflow()
+tf1 = tf.compat.v1
+
+
+@pytest.fixture(scope='module')
+def images():
+  return mnist_data.load().test.images[:3]
+
+
+def test_the_pixel_order_is_row_major_and_the_permutation_fixed_by_its_seed(images):
+  permutation = model_config.pixel_permutation(3)
+  assert sorted(permutation) == list(range(784))
+  np.testing.assert_array_equal(permutation, model_config.pixel_permutation(3))
+  assert not np.array_equal(permutation, model_config.pixel_permutation(4))
+  graph = tf.Graph()
+  with graph.as_default():
+    x = tf1.placeholder(tf.float32, [None, 28, 28])
+    views = {(n, p): classifier.sequences(
+        config_lib.ModelConfig(pixels_per_step=n, permute_pixels=p, permutation_seed=3), x)
+             for n in (28, 7, 1) for p in (False, True)}
+  with tf1.Session(graph=graph) as session:
+    got = session.run(views, {x: images})
+  flat = images.reshape(3, 784)
+  for (n, permuted), view in got.items():
+    expected = (flat[:, permutation] if permuted else flat).reshape(3, 784 // n, n)
+    np.testing.assert_array_equal(view, expected)
+
+
+def test_trimmed_lengths_end_at_the_last_step_with_ink():
+  image = np.zeros((1, 28, 28), np.float32)
+  image[0, 5, 3] = 1.0  # the last ink: row 5, column 3 = pixel 143
+  graph = tf.Graph()
+  with graph.as_default():
+    x = tf1.placeholder(tf.float32, [None, 28, 28])
+    lengths = {n: classifier.trimmed_lengths_op(classifier.sequences(
+        config_lib.ModelConfig(pixels_per_step=n), x)) for n in (28, 7, 1)}
+  with tf1.Session(graph=graph) as session:
+    got = session.run(lengths, {x: np.concatenate([image, np.zeros_like(image)])})
+  assert got[28].tolist() == [6, 1] and got[7].tolist() == [21, 1]
+  assert got[1].tolist() == [144, 1]  # a blank image is 1 step long
+
+
+def test_784_steps_static_and_dynamic_agree_and_the_check_holds(images):
+  """Sequential MNIST: outputs[-1] after 784 one-pixel steps, with the same weights
+  under static_rnn (784 cells in the graph) and dynamic_rnn (one while loop)."""
+  cell = 'lstm'
+  values = {}
+  for runner in ('static', 'dynamic'):
+    config = config_lib.ModelConfig(cell=cell, runner=runner, num_units=8, pixels_per_step=1)
+    model, _, fetched = inspect_graph.run_fresh(config, images, lambda m: {
+        **inspect_graph.check_tensors(m), 'outputs': m.unrolled.outputs})
+    outputs = fetched.pop('outputs')
+    steps = len(outputs) if runner == 'static' else np.shape(outputs)[1]
+    assert steps == 784
+    assert state_check.from_values(fetched).h_equals_output.equal  # at step 784
+    values[runner] = fetched['output']
+  # After 784 steps of fresh weights little of the image is left (|h| ~ 1e-4: what
+  # vanishing gradients have to fight); relative agreement, on values that are not 0.
+  assert np.all(values['static'] != 0)
+  np.testing.assert_allclose(values['static'], values['dynamic'], rtol=1e-4, atol=1e-9)
+
+
+def test_inspect_says_how_many_steps(images):
+  text = inspect_graph.inspect(config_lib.ModelConfig(
+      runner='dynamic', time_major=True, num_units=4, pixels_per_step=7, permute_pixels=True),
+      images)
+  assert '112 steps of 7 pixels (permuted)' in text
+  assert 'outputs: one tensor [time, batch, units] = [112, 3, 4]' in text
+  assert '[time, batch, 7] = [112, 3, 7]' in text
+  assert 'states.h == outputs[-1]: True' in text
+
+
+def test_the_permutation_is_part_of_the_run_and_another_seed_is_refused(tmp_path):
+  args = ['--train_examples=256', '--test_examples=64', '--batch_size=64', '--num_units=8',
+          '--pixels_per_step=98', '--permute_pixels', '--permutation_seed=5', '--epochs=1',
+          f'--workdir={tmp_path}']
+  result = run_cli(*args)
+  assert result.returncode == 0, result.stderr[-2000:]
+  saved = (tmp_path / 'flags.txt').read_text()
+  assert '--pixels_per_step=98\n' in saved and '--permute_pixels\n' in saved
+  assert '--permutation_seed=5\n' in saved
+  assert 'states.h == outputs[-1]: True' in result.stderr
+  refused = run_cli(*args[:-2], '--permutation_seed=6', '--epochs=2', f'--workdir={tmp_path}')
+  assert_one_line_error(refused, '--permutation_seed: saved 5, requested 6')
+  # Without --workdir, the reading is part of the run folder's name.
+  config = dataclasses.replace(config_lib.TrainConfig(), model=config_lib.ModelConfig(
+      pixels_per_step=1, permute_pixels=True, permutation_seed=2))
+  assert config_lib.default_workdir(config).endswith('lstm_static_784steps_permuted'
+                                                     '_permutation_seed2')
+
+
+@pytest.mark.parametrize('value', ['5', '0', '785', '-28'])
+def test_bad_pixels_per_step_is_refused_at_parse_time(value, tmp_path):
+  result = run_cli(f'--pixels_per_step={value}', f'--workdir={tmp_path}/run')
+  assert_one_line_error(result, '--pixels_per_step')
+  assert result.returncode == 2 and result.stderr.count('\n') == 1
