@@ -10,9 +10,10 @@ passes --limit seconds is killed and reported as such instead of hanging.
   python benchmarks/sequence_length.py                       # writes docs/sequence_length.md
   python benchmarks/sequence_length.py --pixels=28,7 --cells=gru --limit=60
 
-The table goes to docs/sequence_length.md and, when matplotlib is installed (an
-optional dependency of this script only: pip install matplotlib), a plot to
-docs/sequence_length.png.
+The table goes to docs/sequence_length.md, the measured rows to
+docs/sequence_length.json and, when matplotlib is installed (an optional dependency of
+this script only: pip install matplotlib), a plot to docs/sequence_length.png
+(`--replot` redraws it from the .json without measuring).
 """
 
 import json
@@ -38,6 +39,8 @@ _LIMIT = flags.DEFINE_integer('limit', 240, 'Seconds one measurement may take.')
 _OUT = flags.DEFINE_string('out', os.path.join(ROOT, 'docs', 'sequence_length'),
                            'Output path without extension (.md, .png).')
 _ONE = flags.DEFINE_string('one', None, 'Internal: measure one JSON spec, print JSON.')
+_REPLOT = flags.DEFINE_boolean('replot', False, 'Measure nothing: redraw the plot from the'
+                               ' rows of the last run (<out>.json).')
 
 
 def measure_one(spec: dict) -> dict:
@@ -119,6 +122,7 @@ def plot(rows: list, path: str) -> bool:
     import matplotlib  # pylint: disable=g-import-not-at-top
     matplotlib.use('Agg')
     import matplotlib.pyplot as plt  # pylint: disable=g-import-not-at-top
+    import matplotlib.ticker  # pylint: disable=g-import-not-at-top
   except ImportError:
     return False
   fig, (left, right) = plt.subplots(1, 2, figsize=(11, 4.2))
@@ -139,6 +143,7 @@ def plot(rows: list, path: str) -> bool:
     axis.set_title(title)
     axis.set_xticks([28, 56, 112, 196, 392, 784])
     axis.set_xticklabels(['28', '56', '112', '196', '392', '784'])
+    axis.xaxis.set_minor_formatter(matplotlib.ticker.NullFormatter())
     axis.grid(True, which='both', alpha=0.3)
     axis.legend()
   fig.tight_layout()
@@ -150,6 +155,12 @@ def main(argv):
   del argv
   if _ONE.value:
     print(json.dumps(measure_one(json.loads(_ONE.value))))
+    return
+  if _REPLOT.value:
+    with open(_OUT.value + '.json', encoding='utf-8') as f:
+      rows = json.load(f)['rows']
+    if plot(rows, _OUT.value + '.png'):
+      print(f'plot: {_OUT.value}.png')
     return
   rows = []
   for pixels in map(int, _PIXELS.value):
@@ -169,6 +180,8 @@ def main(argv):
             f' {_BATCH.value}, {_UNITS.value} units, the trainer\'s graph (2 towers, Adam),'
             f' {_STEPS.value} timed steps after the first, limit {_LIMIT.value} s per'
             ' measurement.\n\n' + table)
+  with open(_OUT.value + '.json', 'w', encoding='utf-8') as f:
+    json.dump({'command': sys.argv[1:], 'rows': rows}, f, indent=1)
   print(table, end='')
   if plot(rows, _OUT.value + '.png'):
     print(f'plot: {_OUT.value}.png')
