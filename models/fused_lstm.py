@@ -96,9 +96,22 @@ def _build(cxx: str, path: str) -> None:
       os.remove(partial)
 
 
+def _refuse_a_gpu() -> None:
+  """The kernels are CPU kernels: on a machine where TensorFlow sees a GPU they would run
+  on the CPU between the GPU's matmuls, copying every step's tensors both ways. Refused
+  rather than pinned to the CPU: LSTMCell, the same model, runs all on the GPU."""
+  gpus = tf.config.list_physical_devices('GPU')
+  if gpus:
+    raise KernelBuildError(
+        f'--cell=fused_lstm has CPU kernels only and TensorFlow sees {len(gpus)} GPU(s)'
+        f' ({gpus[0].name}): use --cell=lstm, the same model and checkpoints, on the GPU')
+
+
 def load_ops():
-  """The compiled op module (built first if needed); raises KernelBuildError."""
+  """The compiled op module (built first if needed); raises KernelBuildError, also on a
+  machine with a GPU."""
   global _ops
+  _refuse_a_gpu()
   if _ops is None:
     cxx = os.environ.get('CXX', 'g++')
     path = library_path(cxx)

@@ -147,3 +147,18 @@ def test_checkpoints_load_across_lstm_and_fused_lstm(tmp_path, images):
           saver.restore(session, str(tmp_path / 'ckpt'))
         logits[cell] = session.run(model.logits, classifier.feed_dict(model, images))
   np.testing.assert_allclose(logits['fused_lstm'], logits['lstm'], rtol=1e-5, atol=1e-6)
+
+
+def test_a_machine_with_a_gpu_is_refused_with_the_stock_cell_named(monkeypatch):
+  # No GPU machine here runs TensorFlow: the device list is faked.
+  fake = [tf.config.PhysicalDevice(name='/physical_device:GPU:0', device_type='GPU')]
+  monkeypatch.setattr(tf.config, 'list_physical_devices',
+                      lambda kind=None: fake if kind == 'GPU' else [])
+  with pytest.raises(fused_lstm.KernelBuildError,
+                     match=r'CPU kernels only and TensorFlow sees 1 GPU\(s\) '
+                           r'\(/physical_device:GPU:0\): use --cell=lstm'):
+    fused_lstm.load_ops()
+  with pytest.raises(fused_lstm.KernelBuildError):
+    cells.make_cell('fused_lstm', 8)
+  monkeypatch.undo()
+  assert fused_lstm.load_ops() is not None  # no GPU: the kernels load

@@ -75,21 +75,14 @@ def kill_in_epoch_2(workdir):
 
 def test_sigkill_mid_epoch_then_resume_keeps_each_epoch_once(reference, tmp_path):
   kill_in_epoch_2(tmp_path)
-  result = run_cli(*RUN, f'--workdir={tmp_path}')
-  assert result.returncode == 0, result.stderr[-2000:]
-  assert f'resuming {tmp_path} from step {STEPS}: epoch 2, batch 0/{STEPS}' in result.stderr
-  assert without_timing(records(tmp_path)) == without_timing(records(reference))
-
-
-def test_kill_between_metrics_write_and_checkpoint(reference, tmp_path):
-  # The worst moments: a record written for an epoch whose checkpoint never was,
-  # followed by a half-written line.
-  kill_in_epoch_2(tmp_path)
+  # And the worst moments of a kill: a record written for an epoch whose checkpoint
+  # never was, followed by a half-written line.
   with open(tmp_path / 'metrics.jsonl', 'a') as f:
     f.write(json.dumps(dict(records(reference)[1], train_loss=123.0)) + '\n')
     f.write('{"epoch": 3, "train_lo')
   result = run_cli(*RUN, f'--workdir={tmp_path}')
   assert result.returncode == 0, result.stderr[-2000:]
+  assert f'resuming {tmp_path} from step {STEPS}: epoch 2, batch 0/{STEPS}' in result.stderr
   assert without_timing(records(tmp_path)) == without_timing(records(reference))
 
 
@@ -108,17 +101,17 @@ def test_signal_saves_current_weights_exits_nonzero_and_resumes(reference, tmp_p
   latest = tf1.train.latest_checkpoint(str(tmp_path))
   step = int(latest.rsplit('-', 1)[1])
   assert STEPS < step < 2 * STEPS  # mid-epoch-2 weights were saved
+  if signum == signal.SIGINT:
+    return  # the resume from a signal's save is the same; measured once, for SIGTERM
   result = run_cli(*RUN, f'--workdir={tmp_path}')
   assert result.returncode == 0, result.stderr[-2000:]
   assert f'resuming {tmp_path} from step {step}' in result.stderr
   assert without_timing(records(tmp_path)) == without_timing(records(reference))
 
 
-def test_larger_epochs_continue_and_same_epochs_report_complete(tmp_path):
+def test_larger_epochs_continue_and_eval_only_reads_the_result(tmp_path):
   first = run_cli(*RUN[:-1], '--epochs=1', f'--workdir={tmp_path}')
-  assert first.returncode == 0
-  again = run_cli(*RUN[:-1], '--epochs=1', f'--workdir={tmp_path}')
-  assert again.returncode == 0 and 'already holds 1 of 1 epochs' in again.stderr
+  assert first.returncode == 0  # (a rerun of a finished run: test_cli's smoke run)
   more = run_cli(*RUN[:-1], '--epochs=2', f'--workdir={tmp_path}')
   assert more.returncode == 0 and 'epoch 2/2' in more.stderr
   assert [r['epoch'] for r in records(tmp_path)] == [1, 2]

@@ -11,7 +11,7 @@ from mnist_rnn import config as config_lib
 from mnist_rnn import equalities
 from mnist_rnn import inspect_graph
 from mnist_rnn import mnist_data
-from models import classifier
+from mnist_rnn import state_check
 from models import config as model_config
 
 tf1 = tf.compat.v1
@@ -32,12 +32,20 @@ def config(**changes):
   return dataclasses.replace(config_lib.ModelConfig(num_units=UNITS), **changes)
 
 
+def last_inked_row(images):
+  """The test's own reference: 1 + the last row with ink (1 for a blank image)."""
+  inked = images.any(axis=2)
+  return np.where(inked.any(axis=1), 28 - np.argmax(inked[:, ::-1], axis=1), 1)
+
+
 def test_trimmed_lengths_end_at_the_last_inked_row():
   images = np.zeros((3, 28, 28), np.float32)
   images[0, 5, 3] = 0.5
   images[1, 27, 0] = 1.0
-  lengths = classifier.trimmed_lengths(images)
-  assert lengths.tolist() == [6, 28, 1] and lengths.dtype == np.int32
+  _, _, lengths = build_and_run(config(sequence_length='trimmed'), images,
+                                lambda m: m.lengths)
+  assert lengths.tolist() == [6, 28, 1] == last_inked_row(images).tolist()
+  assert lengths.dtype == np.int32
 
 
 @pytest.mark.parametrize('cell', model_config.CELLS)
@@ -89,14 +97,15 @@ def test_bidirectional_forward_true_backward_first_true_backward_last_false(
 @pytest.mark.parametrize('head_input', ['outputs_last', 'last_relevant', 'state_h'])
 def test_trimmed_lengths_break_the_equality_and_each_head_input(runner, head_input, images):
   cfg = config(cell='gru', runner=runner, sequence_length='trimmed', head_input=head_input)
-  check = equalities.check_configuration(cfg, images)
-  lengths = classifier.trimmed_lengths(images)
+  _, _, (checked, values) = build_and_run(cfg, images, lambda m: (
+      inspect_graph.check_tensors(m),
+      {'head': m.head_input, 'h': m.final_h, 'out': m.last_output}))
+  check = state_check.from_values(checked)
+  lengths = last_inked_row(images)
   short = np.mean(lengths < 28)
   assert short > 0.5
   assert not check.h_equals_output.equal
   assert check.h_equals_output.differing_fraction == pytest.approx(short)
-  _, _, values = build_and_run(cfg, images, lambda m: {
-      'head': m.head_input, 'h': m.final_h, 'out': m.last_output})
   assert not values['out'][lengths < 28].any()  # outputs[-1] is zeros for short images
   if head_input == 'outputs_last':
     np.testing.assert_array_equal(values['head'], values['out'])
