@@ -218,6 +218,9 @@ def build_inference(config: config_lib.ModelConfig) -> Inference:
   """
   config = dataclasses.replace(config, cell=config_lib.checkpoint_family(config.cell),
                                towers=1)
+  # Initial values are overwritten by the checkpoint, but a seed keeps their ops legal
+  # where op determinism is on (the trainer turns it on process-wide).
+  tf1.set_random_seed(config.seed)
   images = tf1.placeholder(tf.float32, [None, TIME_STEPS, FEATURES], name='images')
   _, check, head, _ = _tower(config, images, reuse=False)
   logits = _softmax_head(config, head)

@@ -6,6 +6,7 @@ import json
 import math
 import os
 import re
+import struct
 import subprocess
 import sys
 
@@ -109,6 +110,7 @@ VARIANTS = [dict(cell=c, runner=r) for c in ('lstm', 'gru', 'rnn', 'basic_lstm',
     dict(cell='fused_lstm', runner='dynamic', bidirectional=True, num_layers=2),
     dict(cell='gru', runner='dynamic', sequence_length='trimmed', head_input='last_relevant'),
     dict(cell='lstm', runner='static', sequence_length='trimmed', head_input='state_h'),
+    dict(cell='gru', runner='dynamic', pixels_per_step=7, permute_pixels=True),
 ]
 
 
@@ -214,8 +216,22 @@ def test_predict_reads_users_pictures_as_well_as_the_originals(trained, tmp_path
     assert row['probability'] == row['top3'][0][1]
 
 
+def write_bmp(path, gray):
+  """An uncompressed 24-bit BMP of a [h, w] uint8 image (TensorFlow has no BMP encoder)."""
+  height, width = gray.shape
+  row = (3 * width + 3) // 4 * 4
+  pixels = b''.join(np.repeat(line, 3).tobytes().ljust(row, b'\0') for line in gray[::-1])
+  header = (b'BM' + struct.pack('<IHHI', 54 + len(pixels), 0, 0, 54)
+            + struct.pack('<IiiHHIIiiII', 40, width, height, 1, 24, 0, len(pixels), 0, 0, 0, 0))
+  path.write_bytes(header + pixels)
+  return path
+
+
 def test_bad_images_are_one_line_each_and_the_good_ones_still_classified(trained, tmp_path):
-  good = write_pictures(tmp_path / 'good', mnist_data.load().test.images[:2], ('png',))
+  test = mnist_data.load().test
+  good = write_pictures(tmp_path / 'good', test.images[:1], ('png',))
+  good.append(write_bmp(tmp_path / 'good' / 'seven.bmp',
+                        as_users_picture(test.images[0], np.random.default_rng(1))[:, :, 0]))
   text = tmp_path / 'notes.png'
   text.write_text('not an image')
   empty_file = tmp_path / 'empty.png'
@@ -240,7 +256,9 @@ def test_bad_images_are_one_line_each_and_the_good_ones_still_classified(trained
       f'{huge}: declares 65535 x 65535 pixels, more than 40,000,000',
       f'{blank}: no ink found (the image is one shade)',
       f'{tmp_path / "empty_folder"}: an empty folder (no images)')]
-  assert [l.split(':')[0] for l in result.stdout.splitlines()] == [str(good[0]), str(good[1])]
+  lines = result.stdout.splitlines()
+  assert [l.split(':')[0] for l in lines] == [str(good[0]), str(good[1])]
+  assert lines[1].startswith(f'{good[1]}: 7 ')  # the BMP of a 7, classified
 
 
 def test_a_model_path_that_cannot_classify_is_one_line(trained, tmp_path):
