@@ -90,7 +90,7 @@ def run_fresh(config: config_lib.ModelConfig, images: np.ndarray, fetches):
 
   Args:
     config: the model configuration.
-    images: [batch, 28, 28] float32; trimmed lengths are fed if the model uses them.
+    images: [batch, 28, 28] float32.
     fetches: a function Model -> what to fetch (any session.run structure).
 
   Returns:

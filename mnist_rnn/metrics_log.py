@@ -55,9 +55,14 @@ def truncate_after(path: str, last_epoch: int) -> list:
   kept = [by_epoch[e] for e in sorted(by_epoch)]
   if os.path.exists(path):
     tmp = path + '.tmp'
-    with open(tmp, 'w', encoding='utf-8') as f:
-      f.writelines(json.dumps(r, sort_keys=True) + '\n' for r in kept)
-      f.flush()
-      os.fsync(f.fileno())
-    os.replace(tmp, path)
+    try:
+      with open(tmp, 'w', encoding='utf-8') as f:
+        f.writelines(json.dumps(r, sort_keys=True) + '\n' for r in kept)
+        f.flush()
+        os.fsync(f.fileno())
+      os.replace(tmp, path)
+    except OSError:
+      if os.path.exists(tmp):  # a full disk: the file stays as it was
+        os.remove(tmp)
+      raise
   return kept

@@ -90,7 +90,7 @@ def run_check(session, tensors, feed_dict, atol: float = 0.0) -> StateCheck:
   Args:
     session: a tf.compat.v1 Session holding the model's weights.
     tensors: what to compare (None entries are skipped).
-    feed_dict: feeds a fixed batch of images (and lengths, if the model has them).
+    feed_dict: feeds a fixed batch of images.
   """
   return from_values(session.run(fetches(tensors), feed_dict), atol)
 

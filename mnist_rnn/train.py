@@ -197,7 +197,8 @@ class Trainer:
     cfg = self.config
     step = self.restore_or_init()
     done_epochs, first_batch = divmod(step, self.steps_per_epoch)
-    history = metrics_log.truncate_after(self.metrics_path, done_epochs)
+    with self._saving('the metrics', done_epochs + 1):  # rewritten: the disk may be full
+      history = metrics_log.truncate_after(self.metrics_path, done_epochs)
     if done_epochs >= cfg.epochs:
       logging.info('%s already holds %d of %d epochs: nothing to train (a larger'
                    ' --epochs continues it)', cfg.workdir, done_epochs, cfg.epochs)
