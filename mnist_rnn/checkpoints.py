@@ -17,20 +17,20 @@ needed: the trainer always rebuilds its graph). Here:
 
 import glob
 import os
-import re
 
 from absl import logging
 
 from mnist_rnn import errors
+from mnist_rnn import workdir as workdir_lib
 from models import tf_env
 
 tf = tf_env.tensorflow()
 tf1 = tf.compat.v1
 
-PREFIX = 'ckpt'
+PREFIX = workdir_lib.CHECKPOINT_PREFIX
 KEEP = 3
 STATE_FILE = 'checkpoint'
-_INDEX = re.compile(r'^' + PREFIX + r'-(\d+)\.index$')
+steps = workdir_lib.checkpoint_steps  # the steps held, newest first (TensorFlow-free there)
 
 
 class CheckpointError(errors.ReportedError):
@@ -40,14 +40,6 @@ class CheckpointError(errors.ReportedError):
 def path(workdir: str, step: int) -> str:
   """The checkpoint prefix of `step` in `workdir` (what Saver.restore takes)."""
   return os.path.join(workdir, f'{PREFIX}-{step}')
-
-
-def steps(workdir: str) -> list:
-  """The steps of the checkpoints in `workdir` that have an index file, newest first."""
-  if not os.path.isdir(workdir):
-    return []
-  found = [int(m.group(1)) for m in map(_INDEX.match, os.listdir(workdir)) if m]
-  return sorted(found, reverse=True)
 
 
 def _files_of(workdir: str, step: int) -> list:

@@ -51,19 +51,14 @@ def _cmp(name: str, a, b) -> str:
   return text + ')'
 
 
-def _by_rows(config) -> bool:
-  """True when a step is an image row (the tutorial's reading)."""
-  return config.pixels_per_step == 28 and not config.permute_pixels
-
-
 def _steps_text(config) -> str:
   """'28 rows', or e.g. '784 steps' for other readings."""
   steps = model_config.time_steps(config)
-  return f'{steps} rows' if _by_rows(config) else f'{steps} steps'
+  return f'{steps} rows' if model_config.reads_rows(config) else f'{steps} steps'
 
 
 def _outputs_text(config, outputs, batch) -> list:
-  step = ('image row' if _by_rows(config) else
+  step = ('image row' if model_config.reads_rows(config) else
           f'{config.pixels_per_step} pixel{"s" * (config.pixels_per_step > 1)}'
           + (' of the permuted image' if config.permute_pixels else ''))
   if config.runner == 'static':
@@ -125,7 +120,7 @@ def inspect(config: config_lib.ModelConfig, images: np.ndarray) -> str:
             'bidirectional' if config.bidirectional else '',
             'trimmed lengths ' + str(lengths.tolist())
             if model.lengths is not None else '']
-  if not _by_rows(config):
+  if not model_config.reads_rows(config):
     px = config.pixels_per_step
     extras.insert(0, f'{model_config.time_steps(config)} steps of {px} pixel'
                   + 's' * (px > 1) + (' (permuted)' if config.permute_pixels else ''))

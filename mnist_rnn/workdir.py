@@ -7,8 +7,8 @@ inside it fails, so a command that fails before training leaves no trace.
 
 import contextlib
 import fcntl
-import glob
 import os
+import re
 import shutil
 import tempfile
 
@@ -100,9 +100,16 @@ def check_writable(path: str, lines: list, suggestion: str = '') -> None:
   _refuse_other_run(path, lines, advice)
 
 
-def has_checkpoint(path: str) -> bool:
-  """True when `path` holds the index file of at least one checkpoint."""
-  return bool(glob.glob(os.path.join(glob.escape(path), 'ckpt-*.index')))
+CHECKPOINT_PREFIX = 'ckpt'
+_INDEX = re.compile(r'^' + CHECKPOINT_PREFIX + r'-(\d+)\.index$')
+
+
+def checkpoint_steps(path: str) -> list:
+  """The steps of the checkpoints in `path` that have an index file, newest first."""
+  if not os.path.isdir(path):
+    return []
+  found = [int(m.group(1)) for m in map(_INDEX.match, os.listdir(path)) if m]
+  return sorted(found, reverse=True)
 
 
 def check_readable(path: str, lines: list, purpose: str = 'evaluate') -> None:
@@ -116,7 +123,7 @@ def check_readable(path: str, lines: list, purpose: str = 'evaluate') -> None:
   if not os.path.isdir(path):
     raise errors.NoCheckpoint(f'--workdir={path}: no such folder, so no checkpoint to'
                               f' {purpose}')
-  if not has_checkpoint(path):
+  if not checkpoint_steps(path):
     raise errors.NoCheckpoint(f'--workdir={path}: no checkpoint to {purpose}')
   _refuse_other_run(path, lines, 'give the flags it was trained with'
                     f' (--flagfile={os.path.join(path, FLAGS_FILE)})', reading=True)

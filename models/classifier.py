@@ -144,7 +144,7 @@ def sequences(config: config_lib.ModelConfig, images):
   """What the RNN reads: images [batch, 28, 28] -> [batch, steps, pixels_per_step],
   row-major (permuted first with --permute_pixels); 28 pixels per step is the images
   themselves, a row per step."""
-  if config.pixels_per_step == FEATURES and not config.permute_pixels:
+  if config_lib.reads_rows(config):
     return images
   flat = tf.reshape(images, [-1, config_lib.IMAGE_PIXELS])
   if config.permute_pixels:

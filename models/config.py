@@ -57,6 +57,11 @@ def time_steps(config: ModelConfig) -> int:
   return IMAGE_PIXELS // config.pixels_per_step
 
 
+def reads_rows(config: ModelConfig) -> bool:
+  """True when each step is an image row, unpermuted: the tutorial's reading."""
+  return config.pixels_per_step == 28 and not config.permute_pixels
+
+
 def valid_pixels_per_step(n: int) -> bool:
   return 1 <= n <= IMAGE_PIXELS and IMAGE_PIXELS % n == 0
 
