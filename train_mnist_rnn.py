@@ -36,7 +36,8 @@ from models import config as model_config
 _CELL = flags.DEFINE_enum(
     'cell', 'lstm', list(model_config.CELLS), 'RNN cell: lstm = LSTMCell, gru = GRUCell,'
     ' rnn = BasicRNNCell (tanh), basic_lstm = BasicLSTMCell, fused_lstm = LSTMCell with'
-    ' its gate math in one compiled op (faster on a CPU; needs g++ once to build it).')
+    ' its gate math in one compiled op, fused_gru = GRUCell likewise (faster on a CPU;'
+    ' each needs g++ once to build its kernels).')
 _RUNNER = flags.DEFINE_enum('runner', 'static', list(model_config.RUNNERS),
                             'static_rnn (a list of 28 steps) or dynamic_rnn (a while loop).')
 _TIME_MAJOR = flags.DEFINE_boolean(
@@ -112,7 +113,7 @@ _EQUALITY_TABLE = flags.DEFINE_boolean(
     ' backward ones) hold for every cell x runner x variant, measured; no training.')
 _EVAL_ONLY = flags.DEFINE_boolean(
     'eval_only', False, 'Evaluate the latest checkpoint in --workdir (test accuracy and'
-    ' the check); no training. A run of lstm evaluates as fused_lstm and back.')
+    ' the check); no training. A run of lstm evaluates as fused_lstm and back, gru as fused_gru.')
 _EXPORT = flags.DEFINE_boolean(
     'export', False, 'Write the latest checkpoint in --workdir as a SavedModel to'
     ' <workdir>/saved_model/<step>/ (input images [batch, 28, 28]; outputs'
@@ -178,13 +179,13 @@ class StopRequest:
 
 
 def _load_kernels_if_needed(config):
-  """Builds fused_lstm's kernels before anything is written (a missing compiler is
+  """Builds a fused cell's kernels before anything is written (a missing compiler is
   then a one-line error, not a half-made run)."""
-  if config.model.cell == 'fused_lstm' and not _COMPARE.value:
-    from models import fused_lstm  # pylint: disable=g-import-not-at-top
+  if config.model.cell.startswith('fused_') and not _COMPARE.value:
+    from models import fused_ops  # pylint: disable=g-import-not-at-top
     try:
-      fused_lstm.load_ops()
-    except fused_lstm.KernelBuildError as e:
+      fused_ops.load(config.model.cell)
+    except fused_ops.KernelBuildError as e:
       raise errors.ReportedError(str(e)) from None
 
 

@@ -41,10 +41,13 @@ _SWEEP = flags.DEFINE_list('sweep', ['32', '128', '512'], 'Batch sizes for the s
 _CELLS = flags.DEFINE_list('cells', None, 'Cells of the main table (default: every cell;'
                            ' empty: no main table).')
 _PAIRS = flags.DEFINE_integer(
-    'pairs', 0, 'After the tables: this many rounds of PyTorch nn.LSTM, the default LSTM'
-    ' graph and fused_lstm (static) at --batch_size, one repetition each in turn, and the'
-    ' median of the rounds\' ratios: a ratio that the machine\'s drift over a run of'
-    ' minutes moves less.', lower_bound=0)
+    'pairs', 0, 'After the tables: this many rounds of PyTorch nn.LSTM and nn.GRU, the'
+    ' default graphs, the fused cells with each runner and the trainer\'s own epochs'
+    ' (PAIRED) at --batch_size, one repetition each in turn, and the median of the rounds\''
+    ' ratios: a ratio that the machine\'s drift over a run of minutes moves less.',
+    lower_bound=0)
+_PAIRED = flags.DEFINE_list('paired', None, 'The subjects of --pairs, by name (default:'
+                            ' all of PAIRED, e.g. "trainer fused_gru static").')
 _ONE = flags.DEFINE_string('one', None, 'Internal: run one measurement (JSON) and print'
                            ' its result as JSON.')
 
@@ -85,9 +88,9 @@ def measure_trainer(spec):
   from mnist_rnn import train
   tf1 = tf.compat.v1
   images, labels = _batches(spec['batch_size'])
-  if spec['cell'] == 'fused_lstm':
-    from models import fused_lstm
-    fused_lstm.load_ops()  # compiled on first use: not part of the graph build
+  if spec['cell'].startswith("fused_"):
+    from models import fused_ops
+    fused_ops.load(spec['cell'])  # compiled on first use: not part of the graph build
   graph = tf.Graph()
   start = time.perf_counter()
   with graph.as_default():
@@ -103,6 +106,33 @@ def measure_trainer(spec):
                                  model.learning_rate: 1e-3})
   return build, _time_steps(step, len(images), spec['warmup'], spec['steps'],
                             spec['repeats'], spec['batch_size'])
+
+
+def measure_loop(spec):
+  """The trainer's own epochs (`train.Trainer.train_epoch`: batches made ahead on a
+  second thread, loss fetched, progress kept) on the same graph as `measure_trainer`:
+  a first epoch of `steps` steps warms up, then each of `repeats` epochs is timed."""
+  import tempfile
+  from mnist_rnn import config as config_lib
+  from mnist_rnn import mnist_data
+  from mnist_rnn import train
+  data = mnist_data.load()
+  with tempfile.TemporaryDirectory() as workdir:
+    config = config_lib.TrainConfig(
+        model=config_lib.ModelConfig(cell=spec['cell'], runner=spec['runner'],
+                                     time_major=spec['time_major'],
+                                     num_units=spec['num_units']),
+        workdir=workdir, epochs=spec['repeats'] + 1, batch_size=spec['batch_size'],
+        train_examples=spec['steps'] * spec['batch_size'])
+    trainer = train.Trainer(config, data)
+    trainer.restore_or_init()
+    rates = []
+    for epoch in range(1, config.epochs + 1):
+      examples, seconds = trainer.train_epoch(epoch, 0, lambda: False)
+      if epoch > 1:
+        rates.append(examples / seconds)
+    trainer.close()
+  return trainer.build_seconds, rates
 
 
 def matmuls_alone(source):
@@ -226,11 +256,12 @@ def measure_torch(spec):
 # The peers' layer for each of the trainer's cells (BasicLSTMCell and FusedLSTMCell are
 # LSTMs too).
 PEER_LAYER = {'lstm': 'lstm', 'basic_lstm': 'lstm', 'fused_lstm': 'lstm', 'gru': 'gru',
-              'rnn': 'rnn'}
+              'fused_gru': 'gru', 'rnn': 'rnn'}
 flags.register_validator('cells', lambda v: v is None or set(v) <= set(PEER_LAYER),
                          message=f'--cells takes names from {sorted(PEER_LAYER)}')
 
-MEASURES = {'trainer': measure_trainer, 'matmuls only': measure_matmuls,
+MEASURES = {'trainer': measure_trainer, 'trainer epochs': measure_loop,
+            'matmuls only': measure_matmuls,
             'tf.keras': measure_keras, 'torch': measure_torch}
 
 
@@ -274,37 +305,62 @@ def _measure_peers(base, impls, peer_cell, batch_size):
   return peers
 
 
+# The paired rounds' subjects (impl, cell, runner, time_major) and the ratios reported
+# (each a pair of subject names): the speed goals of docs/speed.md.
+PAIRED = [('torch', 'lstm', '', False), ('trainer', 'lstm', 'static', False),
+          ('trainer', 'fused_lstm', 'static', False), ('trainer', 'fused_lstm', 'dynamic', False),
+          ('trainer', 'fused_lstm', 'dynamic', True), ('torch', 'gru', '', False),
+          ('trainer', 'gru', 'static', False), ('trainer', 'fused_gru', 'static', False),
+          ('trainer', 'fused_gru', 'dynamic', False), ('trainer', 'fused_gru', 'dynamic', True),
+          ('trainer epochs', 'lstm', 'static', False),
+          ('trainer epochs', 'fused_gru', 'static', False)]
+
+
+def subject_name(impl, cell, runner, time_major):
+  return ' '.join([impl, cell] + ([runner] if runner else [])
+                  + (['time-major'] if time_major else []))
+
+
+PAIRED_RATIOS = [
+    ('trainer fused_lstm static', 'torch lstm'), ('trainer fused_lstm dynamic', 'torch lstm'),
+    ('trainer fused_lstm dynamic time-major', 'torch lstm'),
+    ('trainer fused_gru static', 'torch gru'), ('trainer fused_gru dynamic', 'torch gru'),
+    ('trainer fused_gru dynamic time-major', 'torch gru'),
+    ('trainer lstm static', 'torch lstm'), ('trainer gru static', 'torch gru'),
+    ('trainer epochs lstm static', 'trainer lstm static'),
+    ('trainer epochs fused_gru static', 'trainer fused_gru static')]
+
+
 def _paired_rounds(base, with_torch, rounds, batch_size):
-  """Alternates PyTorch, the LSTM default and fused_lstm, one repetition each per
-  round; prints a row per round and the median ratios."""
-  subjects = ([('torch', 'lstm', '', 'nn')] if with_torch else []) + [
-      ('trainer', 'lstm', 'static', 'static'), ('trainer', 'fused_lstm', 'static', 'static')]
-  names = [f'{impl} {cell}' for impl, cell, _, _ in subjects]
-  ratios = [('trainer fused_lstm', 'trainer lstm')] + (
-      [('trainer lstm', 'torch lstm'), ('trainer fused_lstm', 'torch lstm')]
-      if with_torch else [])
+  """Runs every subject of PAIRED in turn, one repetition each, `rounds` times; prints
+  each subject's examples/sec per round, then each ratio of PAIRED_RATIOS per round and
+  its median over the rounds (a ratio that the machine's drift over minutes moves
+  less than one of separate medians)."""
+  subjects = [s for s in PAIRED if (with_torch or s[0] != 'torch')
+              and (not _PAIRED.value or subject_name(*s) in _PAIRED.value)]
+  names = [subject_name(*s) for s in subjects]
+  ratios = [(a, b) for a, b in PAIRED_RATIOS if a in names and b in names]
   print(f'\n# {rounds} paired rounds at batch {batch_size}: {base["steps"]} steps each'
         f' after {base["warmup"]} warm-up, in turn\n')
-  print('| round | ' + ' | '.join(f'{n} ex/s' for n in names) + ' | '
-        + ' | '.join(f'{a} / {b}' for a, b in ratios) + ' |')
-  print('|---' * (1 + len(names) + len(ratios)) + '|')
-  history = {pair: [] for pair in ratios}
-  for k in range(rounds):
-    rates = {}
-    for (impl, cell, runner, variant), name in zip(subjects, names):
+  rates = {name: [] for name in names}
+  for _ in range(rounds):
+    for (impl, cell, runner, time_major), name in zip(subjects, names):
       r = run_one({**base, 'repeats': 1, 'impl': impl, 'cell': cell, 'runner': runner,
-                   'variant': variant, 'batch_size': batch_size})
-      rates[name] = r.get('median')
-    cells_text = [f'{rates[n]:,.0f}' if rates[n] else 'error' for n in names]
-    for a, b in ratios:
-      value = rates[a] / rates[b] if rates[a] and rates[b] else None
-      if value:
-        history[(a, b)].append(value)
-      cells_text.append(f'{value:.2f}x' if value else 'n/a')
-    print(f'| {k + 1} | ' + ' | '.join(cells_text) + ' |', flush=True)
-  print('| median | ' + ' | '.join([''] * len(names) + [
-      f'{statistics.median(history[pair]):.2f}x' if history[pair] else 'n/a'
-      for pair in ratios]) + ' |')
+                   'time_major': time_major, 'variant': runner, 'batch_size': batch_size})
+      rates[name].append(r.get('median'))
+  print('| subject | ' + ' | '.join(f'round {k + 1}' for k in range(rounds))
+        + ' | median ex/s |\n|---' + '|---' * (rounds + 1) + '|')
+  for name in names:
+    good = [v for v in rates[name] if v]
+    print(f'| {name} | ' + ' | '.join(f'{v:,.0f}' if v else 'error' for v in rates[name])
+          + (f' | {statistics.median(good):,.0f} |' if good else ' | n/a |'))
+  print('\n| ratio | ' + ' | '.join(f'round {k + 1}' for k in range(rounds))
+        + ' | median |\n|---' + '|---' * (rounds + 1) + '|')
+  for a, b in ratios:
+    values = [x / y if x and y else None for x, y in zip(rates[a], rates[b])]
+    good = [v for v in values if v]
+    print(f'| {a} / {b} | ' + ' | '.join(f'{v:.2f}x' if v else 'n/a' for v in values)
+          + (f' | **{statistics.median(good):.2f}x** |' if good else ' | n/a |'), flush=True)
 
 
 def main(argv):

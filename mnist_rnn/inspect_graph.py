@@ -23,6 +23,8 @@ _STATE_KIND = {
     'fused_lstm': 'LSTMStateTuple(c, h), as LSTMCell (FusedLSTMCell is LSTMCell with its'
                   ' gate math in one compiled op)',
     'gru': 'h itself: a GRU\'s state is its output at the last step',
+    'fused_gru': 'h itself, as GRUCell (FusedGRUCell is GRUCell with its elementwise'
+                 ' math in compiled ops)',
     'rnn': 'h itself: a tanh RNN\'s state is its output at the last step',
 }
 

@@ -1,5 +1,6 @@
 """The training loop: train, evaluate, check states vs outputs, checkpoint, resume."""
 
+import concurrent.futures
 import contextlib
 import dataclasses
 import math
@@ -148,9 +149,25 @@ class Trainer:
     return state_check.from_values(classifier.run_rows(
         self.session, self.model, state_check.fetches(self.model.check), self.check_images))
 
+  def batch_feed(self, epoch: int, order, b: int, total_steps: int) -> dict:
+    """The feed_dict of batch `b` of `epoch` (whose example order is `order`): images
+    gathered and shifted, labels, the learning rate. A function of (seed, epoch, b)
+    alone, so it can be made ahead and a resumed run sees the same batches."""
+    cfg, m = self.config, self.model
+    idx = order[b * cfg.batch_size:(b + 1) * cfg.batch_size]
+    images = augment.random_shift(self.train.images[idx], cfg.shift_pixels,
+                                  batch_rng(cfg.model.seed, epoch, b))
+    lr = learning_rate_at((epoch - 1) * self.steps_per_epoch + b, total_steps,
+                          cfg.learning_rate, cfg.lr_schedule)
+    return classifier.feed_dict(m, images, self.train.labels[idx], {m.learning_rate: lr})
+
   def train_epoch(self, epoch: int, first_batch: int,
                   should_stop: Callable[[], bool]) -> tuple:
     """Trains batches first_batch.. of `epoch`; returns (examples, seconds).
+
+    Each batch's feed is made on a second thread while the session runs the step
+    before it (session.run releases the GIL): the gather, shift and padding are off
+    the steps' critical path. The batches are the same as made one after the other.
 
     Raises:
       TrainingInterrupted: `should_stop()` became true (after saving).
@@ -164,31 +181,30 @@ class Trainer:
                                       stateful_metrics=['lr'],
                                       verbose=1 if sys.stdout.isatty() else 0)
     examples, start = 0, time.perf_counter()
-    for b in range(first_batch, self.steps_per_epoch):
-      if should_stop():
-        with self._saving('the weights', epoch):
-          path = self.save()
-        raise TrainingInterrupted(
-            f'stopped at epoch {epoch} batch {b}/{self.steps_per_epoch};'
-            f' saved {path}')
-      idx = order[b * cfg.batch_size:(b + 1) * cfg.batch_size]
-      images = augment.random_shift(self.train.images[idx], cfg.shift_pixels,
-                                    batch_rng(cfg.model.seed, epoch, b))
-      step = (epoch - 1) * self.steps_per_epoch + b
-      lr = learning_rate_at(step, total_steps, cfg.learning_rate, cfg.lr_schedule)
-      try:
-        _, loss = self.session.run(
-            [m.train_op, m.loss],
-            classifier.feed_dict(m, images, self.train.labels[idx], {m.learning_rate: lr}))
-      except tf.errors.InvalidArgumentError as e:
-        if 'NaN or infinite' not in e.message:
-          raise
-        raise NonFiniteLoss(
-            f'training loss became NaN or infinite at epoch {epoch} batch {b};'
-            f' stopped without saving, the last good checkpoint in'
-            f' {cfg.workdir} is kept') from None
-      examples += len(idx)
-      progress.update(b + 1, [('loss', loss), ('lr', lr)])
+    with concurrent.futures.ThreadPoolExecutor(1, thread_name_prefix='batches') as maker:
+      upcoming = maker.submit(self.batch_feed, epoch, order, first_batch, total_steps)
+      for b in range(first_batch, self.steps_per_epoch):
+        feed = upcoming.result()
+        if b + 1 < self.steps_per_epoch:
+          upcoming = maker.submit(self.batch_feed, epoch, order, b + 1, total_steps)
+        if should_stop():
+          with self._saving('the weights', epoch):
+            path = self.save()
+          raise TrainingInterrupted(
+              f'stopped at epoch {epoch} batch {b}/{self.steps_per_epoch};'
+              f' saved {path}')
+        try:
+          _, loss = self.session.run([m.train_op, m.loss], feed)
+        except tf.errors.InvalidArgumentError as e:
+          if 'NaN or infinite' not in e.message:
+            raise
+          raise NonFiniteLoss(
+              f'training loss became NaN or infinite at epoch {epoch} batch {b};'
+              f' stopped without saving, the last good checkpoint in'
+              f' {cfg.workdir} is kept') from None
+        examples += feed.get(m.valid_examples, len(feed[m.labels]))
+        if progress.verbose:
+          progress.update(b + 1, [('loss', loss), ('lr', feed[m.learning_rate])])
     return examples, time.perf_counter() - start
 
   # -- the whole run ----------------------------------------------------------

@@ -3,7 +3,9 @@
 import warnings
 
 from models import config
+from models import fused_gru
 from models import fused_lstm
+from models import fused_ops
 from models import tf_env
 
 tf = tf_env.tensorflow()
@@ -17,12 +19,13 @@ def make_cell(name: str, num_units: int, forget_bias: float = 1.0):
     name: 'lstm' (LSTMCell), 'basic_lstm' (BasicLSTMCell) or 'fused_lstm'
       (fused_lstm.FusedLSTMCell: LSTMCell with compiled gate kernels): state
       LSTMStateTuple(c, h), each [batch, num_units]; 'gru' (GRUCell) or 'rnn'
-      (BasicRNNCell, tanh): the state is h itself, [batch, num_units].
-
-  Raises:
-    fused_lstm.KernelBuildError: 'fused_lstm' whose kernels cannot be built.
+      (BasicRNNCell, tanh) or 'fused_gru' (fused_gru.FusedGRUCell: GRUCell with
+      compiled kernels): the state is h itself, [batch, num_units].
     num_units: hidden size.
     forget_bias: added to the LSTM forget gate (ignored by GRU and RNN).
+
+  Raises:
+    fused_ops.KernelBuildError: a fused cell whose kernels cannot be built.
   """
   # These classes warn that they are deprecated; using them is this project's point.
   with warnings.catch_warnings():
@@ -37,6 +40,8 @@ def make_cell(name: str, num_units: int, forget_bias: float = 1.0):
       return tf1.nn.rnn_cell.BasicRNNCell(num_units)
   if name == 'fused_lstm':
     return fused_lstm.FusedLSTMCell(num_units, forget_bias=forget_bias)
+  if name == 'fused_gru':
+    return fused_gru.FusedGRUCell(num_units)
   raise ValueError(f'unknown cell {name!r}; expected one of {config.CELLS}')
 
 

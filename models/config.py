@@ -10,7 +10,7 @@ import numpy as np
 
 # The cell names `cells.make_cell` knows; new names join --compare, --equality_table
 # and the benchmark.
-CELLS = ('lstm', 'gru', 'rnn', 'basic_lstm', 'fused_lstm')
+CELLS = ('lstm', 'gru', 'rnn', 'basic_lstm', 'fused_lstm', 'fused_gru')
 RUNNERS = ('static', 'dynamic')
 HEAD_INPUTS = ('outputs_last', 'last_relevant', 'state_h')
 SEQUENCE_LENGTHS = ('full', 'trimmed')
@@ -18,8 +18,9 @@ SEQUENCE_LENGTHS = ('full', 'trimmed')
 IMAGE_PIXELS = 28 * 28
 
 # Cells whose checkpoints hold the same variables under the same names, so a
-# checkpoint of one restores into the other (FusedLSTMCell subclasses LSTMCell).
-CHECKPOINT_FAMILIES = {'fused_lstm': 'lstm'}
+# checkpoint of one restores into the other (FusedLSTMCell subclasses LSTMCell,
+# FusedGRUCell GRUCell).
+CHECKPOINT_FAMILIES = {'fused_lstm': 'lstm', 'fused_gru': 'gru'}
 
 
 def checkpoint_family(cell: str) -> str:

@@ -86,19 +86,26 @@ print(json.dumps({
   assert r['run_default_grappler'] == 0
 
 
-def test_paired_rounds_print_a_row_per_round_and_the_median_ratios():
-  # One round: the same code prints every round.
+def test_paired_rounds_print_each_subjects_rates_and_the_median_ratios():
+  # One round of three subjects (the same code runs every round and subject), among
+  # them the trainer's own epochs against the bare train op of the same graph.
   result = subprocess.run(
       [sys.executable, BENCHMARK, '--cells=', '--sweep=', '--pairs=1', '--num_units=16',
-       '--batch_size=32', '--warmup=1', '--steps=2'],
+       '--batch_size=32', '--warmup=1', '--steps=2',
+       '--paired=trainer lstm static,trainer epochs lstm static,trainer fused_gru static'],
       cwd=ROOT, capture_output=True, text=True, timeout=600)
   assert result.returncode == 0, result.stderr[-2000:]
   table = [l for l in result.stdout.splitlines() if l.startswith('| ')]
-  header, rounds, median = table[0], table[1:2], table[2]
-  assert 'trainer lstm ex/s' in header and 'trainer fused_lstm / trainer lstm' in header
-  assert [r.split(' | ')[0] for r in rounds] == ['| 1'] and len(table) == 3
-  for r in rounds:  # every rate and ratio measured: no 'error' or 'n/a'
-    assert r.count('|') == header.count('|') and 'error' not in r and 'n/a' not in r
-  ratios = [p.strip() for p in median.strip('|').split('|')[1:] if p.strip()]
-  assert len(ratios) == header.count(' / ')  # one median for each ratio column
-  assert all(p.endswith('x') and float(p[:-1]) > 0 for p in ratios)
+  subjects = [l for l in table if not l.startswith(('| subject', '| ratio'))]
+  rates, ratios = subjects[:3], subjects[3:]
+  assert [r.split(' | ')[0] for r in rates] == [
+      '| trainer lstm static', '| trainer fused_gru static', '| trainer epochs lstm static']
+  assert [r.split(' | ')[0] for r in ratios] == [
+      '| trainer epochs lstm static / trainer lstm static']
+  for r in rates + ratios:  # measured: no 'error' or 'n/a'; one round and the median
+    cells = [c.strip() for c in r.strip('|').split('|')]
+    assert len(cells) == 3 and 'error' not in r and 'n/a' not in r, r
+  for r in rates:
+    assert float(r.split('|')[-2].replace(',', '')) > 0
+  ratio = ratios[0].split('|')[-2].strip().strip('*')
+  assert ratio.endswith('x') and float(ratio[:-1]) > 0

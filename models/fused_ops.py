@@ -1,0 +1,120 @@
+"""Builds and loads the compiled gate kernels of the fused cells (`fused_lstm`, `fused_gru`).
+
+Each fused cell's kernels are one C++ file in `models/kernels/`, built on first use with
+the C++ compiler (`$CXX`, else `g++`) against the installed TensorFlow into `build/` at
+the repository root; later runs load the built library. CPU kernels only: on a machine
+where TensorFlow sees a GPU, loading them is refused (`_refuse_a_gpu`).
+"""
+
+import hashlib
+import os
+import platform
+import shutil
+import subprocess
+import tempfile
+
+from absl import logging
+
+from models import tf_env
+
+tf = tf_env.tensorflow()
+
+_KERNELS = os.path.join(os.path.dirname(os.path.abspath(__file__)), 'kernels')
+_BUILD_DIR = os.path.join(os.path.dirname(os.path.dirname(os.path.abspath(__file__))),
+                          'build', 'kernels')
+# Each fused cell: its kernels' source, and the stock cell it stands in for.
+SOURCES = {'fused_lstm': 'lstm_gates.cc', 'fused_gru': 'gru_gates.cc'}
+STOCK_CELL = {'fused_lstm': 'lstm', 'fused_gru': 'gru'}
+
+_loaded = {}
+
+
+class KernelBuildError(Exception):
+  """A fused cell's kernels could not be compiled or loaded (or a GPU is present)."""
+
+
+def source_path(cell: str) -> str:
+  return os.path.join(_KERNELS, SOURCES[cell])
+
+
+def _compile_flags() -> list:
+  flags = ['-O3', '-shared', '-fPIC', '-march=native']
+  if platform.machine() in ('x86_64', 'AMD64'):
+    # TensorFlow's Eigen does not compile with AVX512-FP16 on (which -march=native
+    # turns on where the CPU has it); fp32 AVX-512 stays.
+    flags.append('-mno-avx512fp16')
+  return flags + tf.sysconfig.get_compile_flags()
+
+
+def library_path(cell: str, cxx: str) -> str:
+  """Where `cell`'s built kernels live: a name that changes with the source, the
+  compiler and its flags, and the TensorFlow version, so a stale build is never loaded."""
+  with open(source_path(cell), 'rb') as f:
+    key = hashlib.sha256(f.read())
+  for part in [cxx, tf.__version__, ' '.join(_compile_flags())]:
+    key.update(part.encode())
+  stem = os.path.splitext(SOURCES[cell])[0]
+  return os.path.join(_BUILD_DIR, f'{stem}_{key.hexdigest()[:16]}.so')
+
+
+def _build(cell: str, cxx: str, path: str) -> None:
+  compiler = shutil.which(cxx)
+  if compiler is None:
+    raise KernelBuildError(
+        f'--cell={cell} compiles its C++ kernels on first use and needs a C++'
+        f' compiler: {cxx!r} was not found (install g++ or set $CXX)')
+  # Built under a temporary name, then renamed: a concurrent or interrupted build never
+  # leaves a half-written library under the final name.
+  try:
+    os.makedirs(_BUILD_DIR, exist_ok=True)
+    fd, partial = tempfile.mkstemp(suffix='.so', dir=_BUILD_DIR)
+  except OSError as e:
+    raise KernelBuildError(f'--cell={cell}: cannot write its build folder: {e}') from e
+  os.close(fd)
+  command = ([compiler, source_path(cell), '-o', partial] + _compile_flags()
+             + tf.sysconfig.get_link_flags())
+  logging.info('compiling the %s kernels: %s', cell, path)
+  try:
+    result = subprocess.run(command, capture_output=True, text=True)
+    if result.returncode != 0:
+      errors = [l for l in result.stderr.splitlines() if 'error' in l] or ['(no message)']
+      raise KernelBuildError(
+          f'--cell={cell}: compiling {source_path(cell)} failed: {errors[0]}')
+    os.replace(partial, path)
+  finally:
+    if os.path.exists(partial):
+      os.remove(partial)
+
+
+def _refuse_a_gpu(cell: str) -> None:
+  """The kernels are CPU kernels: on a machine where TensorFlow sees a GPU they would run
+  on the CPU between the GPU's matmuls, copying every step's tensors both ways. Refused
+  rather than pinned to the CPU: the stock cell, the same model, runs all on the GPU."""
+  gpus = tf.config.list_physical_devices('GPU')
+  if gpus:
+    raise KernelBuildError(
+        f'--cell={cell} has CPU kernels only and TensorFlow sees {len(gpus)} GPU(s)'
+        f' ({gpus[0].name}): use --cell={STOCK_CELL[cell]}, the same model and'
+        ' checkpoints, on the GPU')
+
+
+def load(cell: str):
+  """The compiled op module of `cell` ('fused_lstm' or 'fused_gru'), built first if
+  needed. Raises KernelBuildError, also on a machine with a GPU."""
+  _refuse_a_gpu(cell)
+  if cell not in _loaded:
+    cxx = os.environ.get('CXX', 'g++')
+    path = library_path(cell, cxx)
+    if not os.path.exists(path):
+      _build(cell, cxx, path)
+    try:
+      _loaded[cell] = tf.load_op_library(path)
+    except tf.errors.OpError as e:
+      raise KernelBuildError(f'--cell={cell}: loading {path} failed: {e.message}') from e
+  return _loaded[cell]
+
+
+def loaded(cell: str):
+  """The op module `load(cell)` returned before (for gradient functions)."""
+  return _loaded[cell]
+
