@@ -110,8 +110,12 @@ def measure_trainer(spec):
 
 def measure_loop(spec):
   """The trainer's own epochs (`train.Trainer.train_epoch`: batches made ahead on a
-  second thread, loss fetched, progress kept) on the same graph as `measure_trainer`:
-  a first epoch of `steps` steps warms up, then each of `repeats` epochs is timed."""
+  second thread, loss fetched, progress kept) against the bare train op of the same
+  graph and session, in turn: a first epoch of `steps` steps warms up, then each of
+  `repeats` rounds times one epoch and then `steps` bare `session.run`s of the train
+  op on batches made beforehand. Returns the epochs' rates; the bare rates and each
+  round's ratio go to `extra` (alternating in one process: the machine's drift, and
+  the difference between processes, move both alike)."""
   import tempfile
   from mnist_rnn import config as config_lib
   from mnist_rnn import mnist_data
@@ -126,13 +130,21 @@ def measure_loop(spec):
         train_examples=spec['steps'] * spec['batch_size'])
     trainer = train.Trainer(config, data)
     trainer.restore_or_init()
-    rates = []
-    for epoch in range(1, config.epochs + 1):
+    m = trainer.model
+    order = train.epoch_order(0, 1, len(trainer.train))
+    feeds = [trainer.batch_feed(1, order, b, 1) for b in range(trainer.steps_per_epoch)]
+    trainer.train_epoch(1, 0, lambda: False)
+    rates, bare = [], []
+    for epoch in range(2, config.epochs + 1):
       examples, seconds = trainer.train_epoch(epoch, 0, lambda: False)
-      if epoch > 1:
-        rates.append(examples / seconds)
+      rates.append(examples / seconds)
+      start = time.perf_counter()
+      for feed in feeds:
+        trainer.session.run(m.train_op, feed)
+      bare.append(examples / (time.perf_counter() - start))
     trainer.close()
-  return trainer.build_seconds, rates
+  extra = {'bare_rates': bare, 'ratios': [a / b for a, b in zip(rates, bare)]}
+  return trainer.build_seconds, rates, extra
 
 
 def matmuls_alone(source):
@@ -326,9 +338,7 @@ PAIRED_RATIOS = [
     ('trainer fused_lstm dynamic time-major', 'torch lstm'),
     ('trainer fused_gru static', 'torch gru'), ('trainer fused_gru dynamic', 'torch gru'),
     ('trainer fused_gru dynamic time-major', 'torch gru'),
-    ('trainer lstm static', 'torch lstm'), ('trainer gru static', 'torch gru'),
-    ('trainer epochs lstm static', 'trainer lstm static'),
-    ('trainer epochs fused_gru static', 'trainer fused_gru static')]
+    ('trainer lstm static', 'torch lstm'), ('trainer gru static', 'torch gru')]
 
 
 def _paired_rounds(base, with_torch, rounds, batch_size):
@@ -343,11 +353,18 @@ def _paired_rounds(base, with_torch, rounds, batch_size):
   print(f'\n# {rounds} paired rounds at batch {batch_size}: {base["steps"]} steps each'
         f' after {base["warmup"]} warm-up, in turn\n')
   rates = {name: [] for name in names}
+  # A 'trainer epochs' subject also times the bare train op in its own process, in
+  # turn with its --repeats epochs: the median of those ratios, per round (measure_loop).
+  in_process = {name: [] for (impl, *_), name in zip(subjects, names)
+                if impl == 'trainer epochs'}
   for _ in range(rounds):
     for (impl, cell, runner, time_major), name in zip(subjects, names):
-      r = run_one({**base, 'repeats': 1, 'impl': impl, 'cell': cell, 'runner': runner,
-                   'time_major': time_major, 'variant': runner, 'batch_size': batch_size})
+      r = run_one({**base, 'impl': impl, 'cell': cell, 'runner': runner,
+                   'time_major': time_major, 'variant': runner, 'batch_size': batch_size,
+                   'repeats': base['repeats'] if name in in_process else 1})
       rates[name].append(r.get('median'))
+      if name in in_process:
+        in_process[name].append(statistics.median(r['ratios']) if 'ratios' in r else None)
   print('| subject | ' + ' | '.join(f'round {k + 1}' for k in range(rounds))
         + ' | median ex/s |\n|---' + '|---' * (rounds + 1) + '|')
   for name in names:
@@ -356,19 +373,23 @@ def _paired_rounds(base, with_torch, rounds, batch_size):
           + (f' | {statistics.median(good):,.0f} |' if good else ' | n/a |'))
   print('\n| ratio | ' + ' | '.join(f'round {k + 1}' for k in range(rounds))
         + ' | median |\n|---' + '|---' * (rounds + 1) + '|')
-  for a, b in ratios:
-    values = [x / y if x and y else None for x, y in zip(rates[a], rates[b])]
+  rows = [(f'{a} / {b}', [x / y if x and y else None for x, y in zip(rates[a], rates[b])])
+          for a, b in ratios]
+  rows += [(f'{name} / its bare train op (same process)', values)
+           for name, values in in_process.items()]
+  for label, values in rows:
     good = [v for v in values if v]
-    print(f'| {a} / {b} | ' + ' | '.join(f'{v:.2f}x' if v else 'n/a' for v in values)
-          + (f' | **{statistics.median(good):.2f}x** |' if good else ' | n/a |'), flush=True)
+    print(f'| {label} | ' + ' | '.join(f'{v:.3f}x' if v else 'n/a' for v in values)
+          + (f' | **{statistics.median(good):.3f}x** |' if good else ' | n/a |'), flush=True)
 
 
 def main(argv):
   del argv
   if _ONE.value:
     spec = json.loads(_ONE.value)
-    build, rates = MEASURES[spec['impl']](spec)
-    print(json.dumps({**spec, 'build_seconds': build, 'median': statistics.median(rates),
+    build, rates, *extra = MEASURES[spec['impl']](spec)
+    print(json.dumps({**spec, **(extra[0] if extra else {}), 'build_seconds': build,
+                      'median': statistics.median(rates),
                       'spread': (max(rates) - min(rates)) / 2, 'rates': rates,
                       'peak_rss_mb': resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024}))
     return

@@ -101,7 +101,7 @@ def test_paired_rounds_print_each_subjects_rates_and_the_median_ratios():
   assert [r.split(' | ')[0] for r in rates] == [
       '| trainer lstm static', '| trainer fused_gru static', '| trainer epochs lstm static']
   assert [r.split(' | ')[0] for r in ratios] == [
-      '| trainer epochs lstm static / trainer lstm static']
+      '| trainer epochs lstm static / its bare train op (same process)']
   for r in rates + ratios:  # measured: no 'error' or 'n/a'; one round and the median
     cells = [c.strip() for c in r.strip('|').split('|')]
     assert len(cells) == 3 and 'error' not in r and 'n/a' not in r, r

@@ -27,7 +27,7 @@ def test_compare_writes_one_row_per_combination(compared):
   with open(workdir / 'comparison.csv') as f:
     rows = list(csv.DictReader(f))
   assert [(r['cell'], r['runner']) for r in rows] == [
-      (c, r) for c in ('lstm', 'gru', 'rnn', 'basic_lstm', 'fused_lstm')
+      (c, r) for c in ('lstm', 'gru', 'rnn', 'basic_lstm', 'fused_lstm', 'fused_gru')
       for r in ('static', 'dynamic')]
   for r in rows:
     assert r['error'] == ''
@@ -36,12 +36,13 @@ def test_compare_writes_one_row_per_combination(compared):
     assert 0 <= float(r['final_test_accuracy']) <= float(r['best_test_accuracy']) <= 1
   # LSTMs: 4 gates x (28 + 16 + 1) x 16; GRU: 3 x that; RNN: 1 x; head: 16 x 10 + 10.
   assert [int(r['trainable_parameters']) for r in rows] == (
-      [2880 + 170] * 2 + [2160 + 170] * 2 + [720 + 170] * 2 + [2880 + 170] * 4)
+      [2880 + 170] * 2 + [2160 + 170] * 2 + [720 + 170] * 2 + [2880 + 170] * 4
+      + [2160 + 170] * 2)
   markdown = (workdir / 'comparison.md').read_text()
-  assert markdown.count('\n') == 12 and '| gru | dynamic |' in markdown
+  assert markdown.count('\n') == 14 and '| gru | dynamic |' in markdown
   assert '| gru | dynamic |' in result.stdout
   for name in ('lstm_static', 'lstm_dynamic', 'gru_static', 'gru_dynamic', 'rnn_static',
-               'basic_lstm_dynamic', 'fused_lstm_static'):
+               'basic_lstm_dynamic', 'fused_lstm_static', 'fused_gru_dynamic'):
     assert os.path.exists(workdir / name / 'metrics.jsonl')
     cell, runner = name.rsplit('_', 1)
     saved = (workdir / name / 'flags.txt').read_text()  # each run can be repeated alone

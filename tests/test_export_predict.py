@@ -111,6 +111,8 @@ VARIANTS = [dict(cell=c, runner=r) for c in ('lstm', 'gru', 'rnn', 'basic_lstm',
     dict(cell='gru', runner='dynamic', sequence_length='trimmed', head_input='last_relevant'),
     dict(cell='lstm', runner='static', sequence_length='trimmed', head_input='state_h'),
     dict(cell='gru', runner='dynamic', pixels_per_step=7, permute_pixels=True),
+    dict(cell='fused_gru', runner='static'),
+    dict(cell='fused_gru', runner='dynamic', time_major=True, num_layers=2),
 ]
 
 

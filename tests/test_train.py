@@ -76,6 +76,43 @@ def test_a_short_last_batch_is_trained_and_evaluated_exactly_once(tmp_path, smal
     trainer.close()
 
 
+def test_batches_made_ahead_are_the_epochs_batches_in_order(tmp_path, small_data):
+  """train_epoch makes each batch's feed on a second thread while the step before it
+  runs: the steps still get exactly the batches of (seed, epoch, batch), in order, also
+  when an epoch resumes mid-way."""
+  data = mnist_data.Mnist(small_data.train.take(100), small_data.test.take(32))
+  config = config_lib.TrainConfig(model=config_lib.ModelConfig(num_units=8, seed=5),
+                                  workdir=str(tmp_path), batch_size=32, epochs=3)
+  trainer = train.Trainer(config, data)
+  fed = []
+
+  class Recording:
+    def __init__(self, session):
+      self.session = session
+
+    def run(self, fetches, feed_dict=None):
+      fed.append(feed_dict)
+      return self.session.run(fetches, feed_dict)
+  try:
+    trainer.restore_or_init()
+    m = trainer.model
+    trainer.session = Recording(trainer.session)
+    examples, _ = trainer.train_epoch(2, 1, lambda: False)  # resumed at batch 1 of 4
+    assert examples == 32 + 32 + 4 and len(fed) == 3
+    order = train.epoch_order(5, 2, 100)
+    for b, feed in zip((1, 2, 3), fed):
+      idx = order[b * 32:(b + 1) * 32]
+      images = augment.random_shift(data.train.images[idx], 2, train.batch_rng(5, 2, b))
+      n = len(idx)
+      np.testing.assert_array_equal(feed[m.images][:n], images)
+      np.testing.assert_array_equal(feed[m.labels][:n], data.train.labels[idx])
+      assert feed[m.learning_rate] == train.learning_rate_at(4 + b, 12, 1e-3, 'cosine')
+    assert fed[-1][m.valid_examples] == 4 and not fed[-1][m.images][4:].any()
+  finally:
+    trainer.session = getattr(trainer.session, 'session', trainer.session)
+    trainer.close()
+
+
 def test_cosine_schedule():
   assert train.learning_rate_at(0, 100, 1e-3, 'cosine') == pytest.approx(1e-3)
   assert train.learning_rate_at(50, 100, 1e-3, 'cosine') == pytest.approx(5e-4)
@@ -177,3 +214,17 @@ def test_random_shift_moves_each_image_within_bounds():
   cols = [np.argmax(s.any(axis=0)) for s in shifted]
   assert set(rows) == set(range(8, 13)) and set(cols) == set(range(8, 13))
   assert augment.random_shift(images, 0, np.random.default_rng(0)) is images
+
+
+@pytest.mark.parametrize('max_shift', [1, 2, 3])
+def test_random_shift_equals_reading_a_zero_padded_image_at_the_drawn_offset(max_shift):
+  # Ink up to the edges, so pixels shifted out are cut and zeros shifted in.
+  images = np.random.default_rng(1).random((1000, 28, 28), np.float32)
+  shifted = augment.random_shift(images, max_shift, np.random.default_rng(7))
+  rng = np.random.default_rng(7)  # the same draws: top offsets, then left offsets
+  top = rng.integers(0, 2 * max_shift + 1, 1000)
+  left = rng.integers(0, 2 * max_shift + 1, 1000)
+  padded = np.pad(images, ((0, 0), (max_shift, max_shift), (max_shift, max_shift)))
+  for k in range(1000):
+    np.testing.assert_array_equal(shifted[k], padded[k, top[k]:top[k] + 28, left[k]:left[k] + 28])
+  assert len(set(zip(top, left))) == (2 * max_shift + 1) ** 2  # every offset was drawn
