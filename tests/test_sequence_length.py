@@ -62,7 +62,7 @@ def test_784_steps_static_and_dynamic_agree_and_the_check_holds(images):
   forward graph an export serves (classifier.build_inference): the training graph's
   gradients of 784 static steps would take most of a minute to build, and add nothing
   to what is checked here."""
-  values = {}
+  values, weights = {}, None
   for runner in ('static', 'dynamic'):
     config = config_lib.ModelConfig(cell='lstm', runner=runner, num_units=8, pixels_per_step=1)
     assert model_config.time_steps(config) == 784
@@ -75,6 +75,13 @@ def test_784_steps_static_and_dynamic_agree_and_the_check_holds(images):
     assert len(matmuls) == (784 if runner == 'static' else 0) + 1
     with tf1.Session(graph=graph) as session:
       session.run(init)
+      variables = graph.get_collection(tf1.GraphKeys.GLOBAL_VARIABLES)
+      if weights is None:  # static: fresh weights, kept for the dynamic graph
+        weights = {v.op.name: session.run(v) for v in variables}
+      else:  # the same variables by name (the runners build them alike)
+        assert sorted(weights) == sorted(v.op.name for v in variables)
+        for v in variables:
+          v.load(weights[v.op.name], session)
       fetched = session.run({'h': model.state_h, 'output': model.last_output},
                             {model.images: images})
     assert state_check.from_values(fetched).h_equals_output.equal  # at step 784
