@@ -6,6 +6,7 @@ the repository root; later runs load the built library. CPU kernels only: on a m
 where TensorFlow sees a GPU, loading them is refused (`_refuse_a_gpu`).
 """
 
+import glob
 import hashlib
 import os
 import platform
@@ -47,10 +48,12 @@ def _compile_flags() -> list:
 
 
 def library_path(cell: str, cxx: str) -> str:
-  """Where `cell`'s built kernels live: a name that changes with the source, the
-  compiler and its flags, and the TensorFlow version, so a stale build is never loaded."""
-  with open(source_path(cell), 'rb') as f:
-    key = hashlib.sha256(f.read())
+  """Where `cell`'s built kernels live: a name that changes with the source (and the
+  shared header), the compiler and its flags, and the TensorFlow version, so a stale build is never loaded."""
+  key = hashlib.sha256()
+  for path in [source_path(cell)] + sorted(glob.glob(os.path.join(_KERNELS, '*.h'))):
+    with open(path, 'rb') as f:  # the source and the header it includes
+      key.update(f.read())
   for part in [cxx, tf.__version__, ' '.join(_compile_flags())]:
     key.update(part.encode())
   stem = os.path.splitext(SOURCES[cell])[0]

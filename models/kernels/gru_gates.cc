@@ -14,22 +14,9 @@
 
 #include <vector>
 
-#include "Eigen/Core"
-#include "tensorflow/core/framework/op.h"
-#include "tensorflow/core/framework/op_kernel.h"
-#include "tensorflow/core/framework/shape_inference.h"
+#include "gate_kernels.h"
 
 namespace {
-
-using ::tensorflow::OpKernel;
-using ::tensorflow::OpKernelConstruction;
-using ::tensorflow::OpKernelContext;
-using ::tensorflow::Tensor;
-using ::tensorflow::TensorShape;
-using ::tensorflow::shape_inference::InferenceContext;
-using Array = Eigen::Array<float, Eigen::Dynamic, 1>;
-using ConstRow = Eigen::Map<const Array>;
-using Row = Eigen::Map<Array>;
 
 REGISTER_OP("MnistRnnGruGates")
     .Input("parts: N * float")  // each [batch, 2 * units]: summed, gates r, u
@@ -90,15 +77,6 @@ REGISTER_OP("MnistRnnGruStateGrad")
       ctx->set_output(3, ctx->input(1));
       return absl::OkStatus();
     });
-
-// Checks that `t` is [batch, width].
-absl::Status CheckMatrix(const Tensor& t, const char* name, int64_t batch, int64_t width) {
-  if (t.dims() != 2 || t.dim_size(0) != batch || t.dim_size(1) != width) {
-    return absl::InvalidArgumentError(absl::StrCat(
-        name, " must be [", batch, ", ", width, "], got ", t.shape().DebugString()));
-  }
-  return absl::OkStatus();
-}
 
 // Checks parts (each [batch, width]) and bias ([width]) against h_prev's batch.
 absl::Status CheckParts(const ::tensorflow::OpInputList& parts, const Tensor& bias,

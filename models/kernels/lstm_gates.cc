@@ -18,22 +18,9 @@
 
 #include <vector>
 
-#include "Eigen/Core"
-#include "tensorflow/core/framework/op.h"
-#include "tensorflow/core/framework/op_kernel.h"
-#include "tensorflow/core/framework/shape_inference.h"
+#include "gate_kernels.h"
 
 namespace {
-
-using ::tensorflow::OpKernel;
-using ::tensorflow::OpKernelConstruction;
-using ::tensorflow::OpKernelContext;
-using ::tensorflow::Tensor;
-using ::tensorflow::TensorShape;
-using ::tensorflow::shape_inference::InferenceContext;
-using Array = Eigen::Array<float, Eigen::Dynamic, 1>;
-using ConstRow = Eigen::Map<const Array>;
-using Row = Eigen::Map<Array>;
 
 REGISTER_OP("MnistRnnLstmGates")
     .Input("parts: N * float")  // each [batch, 4 * units]: summed, gates i, j, f, o
@@ -68,15 +55,6 @@ REGISTER_OP("MnistRnnLstmGatesGrad")
       ctx->set_output(2, ctx->input(0));
       return absl::OkStatus();
     });
-
-// Checks that `t` is [batch, width].
-absl::Status CheckMatrix(const Tensor& t, const char* name, int64_t batch, int64_t width) {
-  if (t.dims() != 2 || t.dim_size(0) != batch || t.dim_size(1) != width) {
-    return absl::InvalidArgumentError(absl::StrCat(
-        name, " must be [", batch, ", ", width, "], got ", t.shape().DebugString()));
-  }
-  return absl::OkStatus();
-}
 
 class LstmGatesOp : public OpKernel {
  public:
