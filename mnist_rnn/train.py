@@ -166,8 +166,10 @@ class Trainer:
     """Trains batches first_batch.. of `epoch`; returns (examples, seconds).
 
     Each batch's feed is made on a second thread while the session runs the step
-    before it (session.run releases the GIL): the gather, shift and padding are off
-    the steps' critical path. The batches are the same as made one after the other.
+    before it (session.run releases the GIL), so the gather, shift and padding use a
+    core the step leaves idle, where there is one; with two towers on two cores there
+    is none, and it measured neither faster nor slower (docs/speed.md, goal 3). The
+    batches are the same as made one after the other.
 
     Raises:
       TrainingInterrupted: `should_stop()` became true (after saving).

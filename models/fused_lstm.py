@@ -14,7 +14,7 @@ step's matrix multiplies. Here a step is its MatMuls -> `MnistRnnLstmGates`
 gives the bias gradient) besides the MatMuls'. Under static_rnn the MatMuls are
 x @ kernel_x and h @ kernel_h (the kernel's rows for x and for h); in dynamic_rnn's
 loop, concat([x, h]) @ kernel as in LSTMCell. The default stays LSTMCell, the cell
-the project teaches; this one is the speed option (README, Speed).
+the project teaches; this one is the speed option (docs/speed.md).
 
 The kernels (`kernels/lstm_gates.cc`) are built on first use by `fused_ops`; CPU
 kernels only.
@@ -68,7 +68,7 @@ class FusedLSTMCell(tf1.nn.rnn_cell.LSTMCell):
     if tf1.get_default_graph().building_function:
       # The body of dynamic_rnn's while loop, built once and run for every step: as
       # LSTMCell, one product of concat([x, h]) with the kernel. (The unrolled form
-      # below, per loop iteration, was slower than LSTMCell itself: README, Speed.)
+      # below, per loop iteration, was slower than LSTMCell itself: docs/speed.md.)
       parts = [tf.matmul(tf.concat([inputs, h_prev], 1), self._kernel)]
     else:
       # static_rnn: this graph holds every step. A fresh read of the kernel every
