@@ -132,7 +132,9 @@ def measure_loop(spec):
     trainer.restore_or_init()
     m = trainer.model
     order = train.epoch_order(0, 1, len(trainer.train))
-    feeds = [trainer.batch_feed(1, order, b, 1) for b in range(trainer.steps_per_epoch)]
+    total_steps = trainer.steps_per_epoch * config.epochs
+    feeds = [trainer.batch_feed(1, order, b, total_steps)
+             for b in range(trainer.steps_per_epoch)]
     trainer.train_epoch(1, 0, lambda: False)
     rates, bare = [], []
     for epoch in range(2, config.epochs + 1):

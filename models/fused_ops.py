@@ -16,6 +16,7 @@ import tempfile
 
 from absl import logging
 
+from models import config
 from models import tf_env
 
 tf = tf_env.tensorflow()
@@ -23,9 +24,8 @@ tf = tf_env.tensorflow()
 _KERNELS = os.path.join(os.path.dirname(os.path.abspath(__file__)), 'kernels')
 _BUILD_DIR = os.path.join(os.path.dirname(os.path.dirname(os.path.abspath(__file__))),
                           'build', 'kernels')
-# Each fused cell: its kernels' source, and the stock cell it stands in for.
+# Each fused cell's kernels: one source file.
 SOURCES = {'fused_lstm': 'lstm_gates.cc', 'fused_gru': 'gru_gates.cc'}
-STOCK_CELL = {'fused_lstm': 'lstm', 'fused_gru': 'gru'}
 
 _loaded = {}
 
@@ -49,7 +49,8 @@ def _compile_flags() -> list:
 
 def library_path(cell: str, cxx: str) -> str:
   """Where `cell`'s built kernels live: a name that changes with the source (and the
-  shared header), the compiler and its flags, and the TensorFlow version, so a stale build is never loaded."""
+  shared header), the compiler and its flags, and the TensorFlow version, so a stale
+  build is never loaded."""
   key = hashlib.sha256()
   for path in [source_path(cell)] + sorted(glob.glob(os.path.join(_KERNELS, '*.h'))):
     with open(path, 'rb') as f:  # the source and the header it includes
@@ -97,7 +98,7 @@ def _refuse_a_gpu(cell: str) -> None:
   if gpus:
     raise KernelBuildError(
         f'--cell={cell} has CPU kernels only and TensorFlow sees {len(gpus)} GPU(s)'
-        f' ({gpus[0].name}): use --cell={STOCK_CELL[cell]}, the same model and'
+        f' ({gpus[0].name}): use --cell={config.checkpoint_family(cell)}, the same model and'
         ' checkpoints, on the GPU')
 
 
