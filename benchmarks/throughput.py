@@ -88,7 +88,7 @@ def measure_trainer(spec):
   from mnist_rnn import train
   tf1 = tf.compat.v1
   images, labels = _batches(spec['batch_size'])
-  if spec['cell'].startswith("fused_"):
+  if spec['cell'].startswith('fused_'):
     from models import fused_ops
     fused_ops.load(spec['cell'])  # compiled on first use: not part of the graph build
   graph = tf.Graph()

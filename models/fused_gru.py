@@ -24,9 +24,6 @@ from models import tf_env
 tf = tf_env.tensorflow()
 tf1 = tf.compat.v1
 
-# Each kernel is read through a fresh identity every this many steps (see `call`).
-KERNEL_READ_EVERY = 7
-
 
 @tf.RegisterGradient('MnistRnnGruGates')
 def _gru_gates_grad(op, dr_h, dacts):
@@ -76,15 +73,14 @@ class FusedGRUCell(tf1.nn.rnn_cell.GRUCell):
           self._gate_bias, h_prev)
       candidate = [tf.matmul(tf.concat([inputs, r_h], 1), self._candidate_kernel)]
     else:
-      # static_rnn: this graph holds every step. As in FusedLSTMCell, a fresh read of
-      # the kernels every KERNEL_READ_EVERY steps (their gradients are then summed in
-      # groups as the backward pass goes), each split into its rows for x and for h,
-      # so the gradient computes only [batch, units] for h, not the concatenation's.
-      if self._steps % KERNEL_READ_EVERY == 0:
-        rows = [inputs.shape[1], self._num_units]
-        self._gate_x, self._gate_h = tf.split(tf.identity(self._gate_kernel), rows, 0)
-        self._candidate_x, self._candidate_h = tf.split(
-            tf.identity(self._candidate_kernel), rows, 0)
+      # static_rnn: this graph holds every step. As in FusedLSTMCell, each kernel's
+      # rows for x and for h, read afresh every KERNEL_READ_EVERY steps
+      # (fused_ops.rows_for_x_and_h says why).
+      if self._steps % fused_ops.KERNEL_READ_EVERY == 0:
+        sizes = (inputs.shape[1], self._num_units)
+        self._gate_x, self._gate_h = fused_ops.rows_for_x_and_h(self._gate_kernel, *sizes)
+        self._candidate_x, self._candidate_h = fused_ops.rows_for_x_and_h(
+            self._candidate_kernel, *sizes)
       self._steps += 1
       r_h, acts = self._gru_ops.mnist_rnn_gru_gates(
           [tf.matmul(inputs, self._gate_x), tf.matmul(h_prev, self._gate_h)],

@@ -28,9 +28,6 @@ from models import tf_env
 tf = tf_env.tensorflow()
 tf1 = tf.compat.v1
 
-# The kernel is read through a fresh identity every this many steps (see `call`).
-KERNEL_READ_EVERY = 7
-
 
 @tf.RegisterGradient('MnistRnnLstmGates')
 def _lstm_gates_grad(op, dc, dh, dacts):
@@ -71,19 +68,14 @@ class FusedLSTMCell(tf1.nn.rnn_cell.LSTMCell):
       # below, per loop iteration, was slower than LSTMCell itself: docs/speed.md.)
       parts = [tf.matmul(tf.concat([inputs, h_prev], 1), self._kernel)]
     else:
-      # static_rnn: this graph holds every step. A fresh read of the kernel every
-      # KERNEL_READ_EVERY steps: its gradient is then summed in groups, each as soon
-      # as its steps' weight gradients exist, instead of in one AddN over every step
-      # of every tower after the backward pass (~0.8 ms on one core while the other
-      # waits: 56 terms of [156, 512] with 2 towers).
-      if self._steps % KERNEL_READ_EVERY == 0:
-        # LSTMCell's kernel is [inputs + units, 4 * units]: the rows for x, then h.
-        self._kernel_x, self._kernel_h = tf.split(
-            tf.identity(self._kernel), [inputs.shape[1], self._num_units], 0)
+      # static_rnn: this graph holds every step. concat([x, h]) @ kernel as two
+      # products, on a fresh read of the kernel every KERNEL_READ_EVERY steps
+      # (fused_ops.rows_for_x_and_h says why).
+      if self._steps % fused_ops.KERNEL_READ_EVERY == 0:
+        self._kernel_x, self._kernel_h = fused_ops.rows_for_x_and_h(
+            self._kernel, inputs.shape[1], self._num_units)
       self._steps += 1
-      # concat([x, h]) @ kernel as two products: the gradient then computes only dh,
-      # [batch, units], where concat's computes [batch, inputs + units] and slices.
       parts = [tf.matmul(inputs, self._kernel_x), tf.matmul(h_prev, self._kernel_h)]
     c, h, _ = self._gate_ops.mnist_rnn_lstm_gates(parts, self._bias, c_prev,
-                                             forget_bias=self._forget_bias)
+                                                  forget_bias=self._forget_bias)
     return h, tf1.nn.rnn_cell.LSTMStateTuple(c, h)

@@ -12,8 +12,6 @@ from mnist_rnn import config as config_lib
 from mnist_rnn import mnist_data
 from models import cells
 from models import classifier
-from models import fused_gru
-from models import fused_lstm
 from models import fused_ops
 from models import runners
 from tests import test_cli
@@ -121,7 +119,7 @@ def test_static_steps_read_the_kernel_in_groups_and_split_it():
   assert sorted(tuple(m.inputs[1].shape.as_list()) for m in matmuls) == (
       [(UNITS, 4 * UNITS)] * 28 + [(28, 4 * UNITS)] * 28)
   splits = {m.inputs[1].op for m in matmuls}
-  assert len(splits) == 28 // fused_lstm.KERNEL_READ_EVERY
+  assert len(splits) == 28 // fused_ops.KERNEL_READ_EVERY
   for split in splits:
     read = split.inputs[0].op
     assert split.type == 'SplitV' and read.type == 'Identity'
@@ -140,7 +138,7 @@ def test_static_gru_steps_read_both_kernels_in_groups_and_split_them():
   assert sorted(tuple(m.inputs[1].shape.as_list()) for m in matmuls) == sorted(
       [(28, 2 * UNITS), (UNITS, 2 * UNITS), (28, UNITS), (UNITS, UNITS)] * 28)
   splits = {m.inputs[1].op for m in matmuls}
-  assert len(splits) == 2 * (28 // fused_gru.KERNEL_READ_EVERY)
+  assert len(splits) == 2 * (28 // fused_ops.KERNEL_READ_EVERY)
   assert sorted({s.inputs[0].op.inputs[0].name.rsplit('/', 3)[0] for s in splits}) == [
       'rnn/gru_cell/candidate', 'rnn/gru_cell/gates']
   for op_type in ('MnistRnnGruGates', 'MnistRnnGruState'):
