@@ -25,7 +25,8 @@ import numpy as np
 from mnist_rnn import cli
 from mnist_rnn import errors
 
-_MODEL = flags.DEFINE_string('model', None, 'A run folder or a SavedModel folder.',
+_MODEL = flags.DEFINE_string('model', None, 'A run folder, a SavedModel folder (an'
+                             ' export) or an export\'s model.tflite.',
                              required=True)
 _JSON = flags.DEFINE_boolean('json', False, 'One JSON object per line instead of text.')
 _SHOW = flags.DEFINE_boolean('show', False, 'Also print the 28 x 28 image the model saw.')
@@ -53,7 +54,7 @@ def main(argv):
   if not paths:
     fail('no images given: predict_mnist_rnn.py --model=PATH IMAGE...', errors.EXIT_USAGE)
   if not os.path.exists(_MODEL.value):
-    fail(f'--model={_MODEL.value}: no such folder')
+    fail(f'--model={_MODEL.value}: no such file or folder')
   # TensorFlow loads here, once the command line is known to be good.
   from mnist_rnn import digit_images  # pylint: disable=g-import-not-at-top
   from mnist_rnn import predict  # pylint: disable=g-import-not-at-top

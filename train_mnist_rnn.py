@@ -14,7 +14,9 @@ that the final state's h equals outputs[-1]. Runs resume from their folder
 import contextlib
 import dataclasses
 import math
+import os
 import signal
+import sys
 
 import mnist_rnn  # noqa: F401  (first: selects legacy Keras before TensorFlow loads)
 
@@ -29,6 +31,7 @@ from mnist_rnn import cli
 from mnist_rnn import config as config_lib
 from mnist_rnn import errors
 from mnist_rnn import mnist_data
+from mnist_rnn import segments
 from mnist_rnn import workdir as workdir_lib
 from models import config as model_config
 
@@ -74,6 +77,10 @@ _BATCH_SIZE = flags.DEFINE_integer('batch_size', 128, 'Training batch size.',
 _LEARNING_RATE = flags.DEFINE_float('learning_rate', 1e-3, 'Adam learning rate (peak).')
 _LR_SCHEDULE = flags.DEFINE_enum('lr_schedule', 'cosine', ['cosine', 'constant'],
                                  'cosine: decay to 0 over --epochs.')
+_RESTART_SCHEDULE = flags.DEFINE_boolean(
+    'restart_schedule', False, 'Train a finished cosine run further (a larger --epochs'
+    ' in its --workdir): decay again from --learning_rate over the added epochs (a warm'
+    ' restart). Without it such a continuation is refused; see segments.jsonl.')
 _CLIP_NORM = flags.DEFINE_float('clip_norm', 5.0, 'Clip gradients to this global norm;'
                                 ' 0 disables.', lower_bound=0.0)
 _SHIFT_PIXELS = flags.DEFINE_integer(
@@ -98,14 +105,44 @@ _TRAIN_EXAMPLES = flags.DEFINE_integer('train_examples', 0, 'Use the first N tra
                                        ' examples; 0 = all.', lower_bound=0)
 _TEST_EXAMPLES = flags.DEFINE_integer('test_examples', 0, 'Use the first N test'
                                       ' examples; 0 = all.', lower_bound=0)
+_VALIDATION_EXAMPLES = flags.DEFINE_integer(
+    'validation_examples', 0, 'Hold out the last N training examples as a validation'
+    ' split, evaluated every epoch; the best epoch is chosen on it (and the test'
+    ' accuracy at that epoch reported beside the final one). 0 = none.', lower_bound=0)
 _WORKDIR = flags.DEFINE_string(
     'workdir', None, 'Run folder (checkpoints, metrics, flags, TensorBoard events). Default:'
     ' runs/<cell>_<runner> plus every flag that differs from its default (e.g.'
     ' runs/gru_static_epochs3), runs/compare... with --compare; the same flags resume'
     ' there.')
 # Modes.
-_COMPARE = flags.DEFINE_boolean('compare', False, 'Train every cell x runner with these'
-                                ' flags, each in <workdir>/<cell>_<runner>, and tabulate.')
+_COMPARE = flags.DEFINE_boolean(
+    'compare', False, 'Train every --compare_cells x --compare_runners x --seeds with'
+    ' these flags as an Optuna study, each run its own process in'
+    ' <workdir>/<cell>_<runner>_seed<k>, --jobs at a time; then report mean, SD, 95%'
+    ' CI and paired tests (comparison.md, .csv, .png). The same command again trains'
+    ' only what is missing.')
+# The comparison (with --compare).
+_SEEDS = flags.DEFINE_integer('seeds', 1, '--compare: seeds 0..K-1 of every'
+                              ' combination.', lower_bound=1)
+_COMPARE_CELLS = flags.DEFINE_list('compare_cells', list(model_config.CELLS),
+                                   '--compare: the cells to compare.')
+_COMPARE_RUNNERS = flags.DEFINE_list('compare_runners', list(model_config.RUNNERS),
+                                     '--compare: the runners to compare.')
+_JOBS = flags.DEFINE_integer(
+    'jobs', 0, '--compare: runs at once, each in its own process; 0 = one per core.'
+    ' Each run gets --towers=cores/jobs (at least 1) unless --towers is given.',
+    lower_bound=0)
+_STORAGE = flags.DEFINE_string(
+    'storage', '', '--compare: the Optuna storage (an SQLAlchemy URL, e.g.'
+    ' postgresql://user@host/db); empty = sqlite:///<workdir>/study.db.')
+_STUDY = flags.DEFINE_string('study', 'compare', '--compare: the study\'s name in'
+                             ' --storage.')
+_REPORT = flags.DEFINE_boolean('report', False, '--compare: train nothing; make the'
+                               ' report from the study as it is.')
+_HEARTBEAT_SECONDS = flags.DEFINE_integer(
+    'heartbeat_seconds', 30, '--compare: a worker records it is alive this often; a'
+    ' run whose worker is silent for 3 of these is failed and retried by another.',
+    lower_bound=1)
 _INSPECT = flags.DEFINE_boolean('inspect', False, 'Build the graph, run it once on a few'
                                 ' test images and explain outputs/states; no training.')
 _EQUALITY_TABLE = flags.DEFINE_boolean(
@@ -129,6 +166,20 @@ flags.register_multi_flags_validator(
     lambda d: sum(d.values()) <= 1,
     message='--compare, --inspect, --eval_only, --equality_table and --export are'
     ' separate modes: pick one')
+def _names_in(allowed):
+  return lambda values: bool(values) and set(values) <= set(allowed) and len(
+      set(values)) == len(values)
+
+
+flags.register_validator('compare_cells', _names_in(model_config.CELLS),
+                         message='--compare_cells takes distinct names of '
+                         + ', '.join(model_config.CELLS))
+flags.register_validator('compare_runners', _names_in(model_config.RUNNERS),
+                         message='--compare_runners takes distinct names of '
+                         + ', '.join(model_config.RUNNERS))
+flags.register_multi_flags_validator(
+    ['report', 'compare'], lambda d: d['compare'] or not d['report'],
+    message='--report makes the report of a --compare study: add --compare')
 flags.register_multi_flags_validator(
     ['time_major', 'runner'], lambda d: not (d['time_major'] and d['runner'] == 'static'),
     message='--time_major applies to --runner=dynamic only')
@@ -151,7 +202,8 @@ def config_from_flags() -> config_lib.TrainConfig:
       learning_rate=_LEARNING_RATE.value, lr_schedule=_LR_SCHEDULE.value,
       shift_pixels=_SHIFT_PIXELS.value, intra_op_threads=_INTRA_OP_THREADS.value,
       inter_op_threads=_INTER_OP_THREADS.value,
-      train_examples=_TRAIN_EXAMPLES.value, test_examples=_TEST_EXAMPLES.value)
+      train_examples=_TRAIN_EXAMPLES.value, test_examples=_TEST_EXAMPLES.value,
+      validation_examples=_VALIDATION_EXAMPLES.value)
   workdir = _WORKDIR.value or config_lib.default_workdir(config, compare=_COMPARE.value)
   return dataclasses.replace(config, workdir=workdir)
 
@@ -220,31 +272,77 @@ def _export(config):
 
 
 def _train(config, stop):
-  lines = config_lib.flag_lines(config) + (['--compare'] if _COMPARE.value else [])
+  lines = config_lib.flag_lines(config)
   # Checked before anything is written: the folder may hold another run.
   workdir_lib.check_writable(config.workdir, lines,
-                             suggestion=config_lib.default_workdir(config, _COMPARE.value))
+                             suggestion=config_lib.default_workdir(config))
   data = mnist_data.load(config.data_dir)
+  train_split, _ = mnist_data.hold_out(data.train, config.validation_examples)
+  # What this command adds to the folder's record (or refuses), before writing.
+  steps_per_epoch = math.ceil(len(train_split.take(config.train_examples))
+                              / config.batch_size)
+  done_steps = workdir_lib.checkpoint_steps(config.workdir)
+  saved = workdir_lib.read_saved_flags(config.workdir)
+  start, segment = segments.plan(
+      config.workdir, int(saved.get('epochs', 0)) if done_steps else 0,
+      done_steps[0] // steps_per_epoch if done_steps else 0, config.epochs,
+      config.lr_schedule, _RESTART_SCHEDULE.value, lines,
+      f'python train_mnist_rnn.py --flagfile={config.workdir}/flags.txt'
+      f' --workdir={config.workdir}')
+  config = dataclasses.replace(config, schedule_start_epoch=start)
   with contextlib.ExitStack() as hold:
     # From here the folder is created; if the set-up fails before training starts,
     # what was created is removed again. One process at a time trains in it.
     with workdir_lib.created(config.workdir):
       hold.enter_context(workdir_lib.locked(config.workdir))
       logging.info('run folder: %s', config.workdir)
-      from mnist_rnn import compare  # pylint: disable=g-import-not-at-top
       from mnist_rnn import train  # pylint: disable=g-import-not-at-top
       _load_kernels_if_needed(config)
       workdir_lib.write_flags(config.workdir, lines)
-    if _COMPARE.value:
-      rows = compare.compare(config, data, should_stop=stop)
-      paths = compare.write(rows, config.workdir)
-      print(compare.markdown(rows), end='')
-      logging.info('comparison written to %s and %s', *paths)
-      if any(r['error'] for r in rows):
-        raise errors.ReportedError('some combinations failed; see their rows in '
-                                   + paths[1])
-      return
-    train.train_and_evaluate(config, data, should_stop=stop)
+      if segment is not None:
+        segments.append(config.workdir, segment)
+    result = train.train_and_evaluate(config, data, should_stop=stop)
+  # The result on stdout (`> log` keeps it); progress went to stderr.
+  print(train.summary_line(result.history), flush=True)
+
+
+def _compare(config):
+  """--compare: the study (package `study`) runs each run as a process of its own."""
+  if flags.FLAGS['seed'].present:
+    fail('--compare trains seeds 0..K-1 of each combination: give --seeds=K, not'
+         ' --seed', errors.EXIT_USAGE)
+  data = mnist_data.load(config.data_dir)  # a bad data folder: one line, nothing made
+  mnist_data.hold_out(data.train, config.validation_examples)
+  del data
+  from study import comparison  # pylint: disable=g-import-not-at-top  (Optuna, SQLAlchemy)
+  jobs = _JOBS.value or os.cpu_count() or 1
+  towers = _TOWERS.value if flags.FLAGS['towers'].present else max(
+      1, (os.cpu_count() or 1) // jobs)
+  grid = comparison.Grid(base=config, cells=tuple(_COMPARE_CELLS.value),
+                         runners=tuple(_COMPARE_RUNNERS.value), seeds=_SEEDS.value,
+                         towers=towers)
+  folder = _WORKDIR.value or (config_lib.default_workdir(config, compare=True)
+                              + grid.folder_suffix())
+  outcome = comparison.run(grid, comparison.Options(
+      folder=folder, storage=_STORAGE.value, study=_STUDY.value, jobs=jobs,
+      heartbeat_seconds=_HEARTBEAT_SECONDS.value, report_only=_REPORT.value),
+      flag_lines=_compare_flag_lines(config, folder))
+  if outcome.markdown:
+    print(outcome.markdown, end='')
+    sys.stdout.flush()
+  if outcome.error:
+    fail(outcome.error, outcome.exit_code)
+
+
+def _compare_flag_lines(config, folder):
+  """The comparison's own flags.txt: --flagfile of it repeats the whole comparison."""
+  lines = [l for l in config_lib.flag_lines(dataclasses.replace(config, workdir=folder))
+           if not l.startswith('--seed=')]
+  return lines + ['--compare', f'--compare_cells={",".join(_COMPARE_CELLS.value)}',
+                  f'--compare_runners={",".join(_COMPARE_RUNNERS.value)}',
+                  f'--seeds={_SEEDS.value}'] + (
+                      [f'--storage={_STORAGE.value}', f'--study={_STUDY.value}']
+                      if _STORAGE.value else [])
 
 
 def main(argv):
@@ -254,7 +352,9 @@ def main(argv):
   stop.install()
   config = config_from_flags()
   try:
-    if _INSPECT.value or _EQUALITY_TABLE.value:
+    if _COMPARE.value:
+      _compare(config)
+    elif _INSPECT.value or _EQUALITY_TABLE.value:
       _explain(config)
     elif _EVAL_ONLY.value:
       _evaluate(config)

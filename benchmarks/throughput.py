@@ -138,7 +138,7 @@ def measure_loop(spec):
     trainer.train_epoch(1, 0, lambda: False)
     rates, bare = [], []
     for epoch in range(2, config.epochs + 1):
-      examples, seconds = trainer.train_epoch(epoch, 0, lambda: False)
+      examples, seconds, _ = trainer.train_epoch(epoch, 0, lambda: False)
       rates.append(examples / seconds)
       start = time.perf_counter()
       for feed in feeds:

@@ -43,7 +43,13 @@ class TrainConfig:
   shift_pixels: int = 2         # random translation of training images; 0 = none
   train_examples: int = 0       # 0 = all 60,000
   test_examples: int = 0        # 0 = all 10,000
+  # Held out from the END of the training set (before train_examples takes the first
+  # N of the rest); it picks the best epoch, so test accuracy never picks anything.
+  validation_examples: int = 0  # 0 = no validation split
   check_examples: int = 256     # fixed test images for the states-vs-outputs check
+  # The epoch the learning-rate schedule starts at: 1, or the first epoch of a warm
+  # restart (mnist_rnn.segments); the cosine decays to 0 over schedule_start..epochs.
+  schedule_start_epoch: int = 1
   # TensorFlow's thread pools. On 2 cores one thread per op and two ops at a time
   # trains the static LSTM 5-12% faster than TF's default (both pools = all cores):
   # the unrolled graph has many small independent ops (docs/speed.md).
@@ -52,7 +58,7 @@ class TrainConfig:
 
 
 # TrainConfig fields that are settings of the library, not command-line flags.
-_NOT_FLAGS = ('check_examples',)
+_NOT_FLAGS = ('check_examples', 'schedule_start_epoch')
 
 
 def flatten(config: TrainConfig) -> dict:

@@ -10,6 +10,12 @@ like one. `--cell=fused_lstm` exports as LSTMCell's ops (the same variables): a
 SavedModel holding the compiled kernels would need their library at every load, and
 the point of an export is that it loads anywhere. `assets.extra/mnist_rnn.json`
 records the model's settings and the step.
+
+Beside it, `model.tflite` is the same model for TensorFlow Lite (LiteRT), with
+builtin ops only, so it runs on a phone. It is always converted from the *static*
+graph: the static and dynamic runners hold the same variables under the same names,
+and a dynamic_rnn's while loop (its TensorList ops) does not lower to builtin ops.
+Inputs and outputs as the SavedModel's (batch 1 until resized).
 """
 
 import dataclasses
@@ -31,6 +37,39 @@ tf1 = tf.compat.v1
 EXPORT_DIR = 'saved_model'
 SIGNATURE = 'serving_default'
 INFO_FILE = os.path.join('assets.extra', 'mnist_rnn.json')
+TFLITE_FILE = 'model.tflite'
+OUTPUTS = ('probabilities', 'classes', 'last_output', 'state_h')
+
+
+def tflite_model(model: config_lib.ModelConfig, workdir: str) -> bytes:
+  """`workdir`'s newest checkpoint as a TensorFlow Lite flatbuffer of builtin ops,
+  converted from the static graph of `model` (whatever its runner)."""
+  static = dataclasses.replace(model, runner='static', time_major=False)
+  graph = tf.Graph()
+  with tf1.Session(graph=graph) as session:
+    inference, _ = restore_inference(session, graph, static, workdir)
+    converter = tf1.lite.TFLiteConverter.from_session(
+        session, [inference.images], [getattr(inference, k) for k in OUTPUTS])
+    converter.target_spec.supported_ops = [tf.lite.OpsSet.TFLITE_BUILTINS]
+    with tf_env.caught_stderr_lines():  # the converter's MLIR chatter, not for users
+      try:
+        return converter.convert()
+      except Exception as e:  # pylint: disable=broad-except  (the converter's own types)
+        raise errors.ReportedError(f'--export: the TensorFlow Lite conversion of'
+                                   f' {workdir} failed: {str(e).splitlines()[0][:300]}'
+                                   ) from None
+
+
+def _write_tflite(model, workdir, folder) -> str:
+  """Writes `folder`/model.tflite whole or not at all."""
+  path = os.path.join(folder, TFLITE_FILE)
+  data = tflite_model(model, workdir)
+  with open(path + '.tmp', 'wb') as f:
+    f.write(data)
+    f.flush()
+    os.fsync(f.fileno())
+  os.replace(path + '.tmp', path)
+  return path
 
 
 def exports(workdir: str) -> list:
@@ -70,6 +109,8 @@ def export(config: config_lib.TrainConfig) -> str:
     target = os.path.join(config.workdir, EXPORT_DIR, str(step))
     if os.path.exists(os.path.join(target, 'saved_model.pb')):
       logging.info('%s exists already: the export of step %d', target, step)
+      if not os.path.exists(os.path.join(target, TFLITE_FILE)):  # made before .tflite
+        _write_tflite(config.model, config.workdir, target)
       return target
     partial = os.path.join(config.workdir, EXPORT_DIR, f'.partial-{step}-{os.getpid()}')
     try:
@@ -77,8 +118,7 @@ def export(config: config_lib.TrainConfig) -> str:
         builder = tf1.saved_model.Builder(partial)
         signature = tf1.saved_model.signature_def_utils.predict_signature_def(
             inputs={'images': inference.images},
-            outputs={k: getattr(inference, k)
-                     for k in ('probabilities', 'classes', 'last_output', 'state_h')})
+            outputs={k: getattr(inference, k) for k in OUTPUTS})
         builder.add_meta_graph_and_variables(
             session, [tf1.saved_model.tag_constants.SERVING],
             signature_def_map={SIGNATURE: signature}, strip_default_attrs=True)
@@ -86,6 +126,7 @@ def export(config: config_lib.TrainConfig) -> str:
       os.makedirs(os.path.join(partial, 'assets.extra'), exist_ok=True)
       with open(os.path.join(partial, INFO_FILE), 'w', encoding='utf-8') as f:
         json.dump({'step': step, 'model': dataclasses.asdict(config.model)}, f, indent=1)
+      _write_tflite(config.model, config.workdir, partial)
       if os.path.exists(target):  # an incomplete folder of that name: replaced
         shutil.rmtree(target)
       os.rename(partial, target)

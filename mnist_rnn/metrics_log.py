@@ -1,13 +1,17 @@
 """Reads and writes `metrics.jsonl`: one JSON object per finished epoch.
 
 Appends are flushed and fsynced; a reader skips a half-written last line, so a
-process killed mid-write leaves a file that `truncate_after` repairs on resume.
+process killed mid-write leaves a file that `truncate_after` repairs on resume. A
+line that cannot be read (cut short, corrupted on disk, edited by hand) is never
+dropped: before the file is rewritten it is kept in `metrics.jsonl.unreadable`, with
+its line number, and the caller is told which epochs are missing.
 """
 
 import json
 import os
 
 FILE_NAME = 'metrics.jsonl'
+UNREADABLE_SUFFIX = '.unreadable'
 
 
 def append(path: str, record: dict) -> None:
@@ -25,34 +29,70 @@ def append(path: str, record: dict) -> None:
     raise
 
 
-def read(path: str) -> list:
-  """Returns the complete records of `path` ([] if it does not exist)."""
+def read_lines(path: str) -> tuple:
+  """Returns (the records of `path`, [(line number, text, why)] of the lines that are
+  not a whole JSON object: why is 'cut short' (a last line with no newline: a write
+  that was interrupted) or 'not JSON' (corrupted on disk, edited by hand))."""
   if not os.path.exists(path):
-    return []
-  records = []
-  with open(path, encoding='utf-8') as f:
-    for line in f:
-      if not line.endswith('\n'):
-        break  # a write that was cut short
+    return [], []
+  records, unreadable = [], []
+  with open(path, encoding='utf-8', errors='replace') as f:
+    for number, line in enumerate(f, start=1):
       try:
-        records.append(json.loads(line))
+        record = json.loads(line) if line.endswith('\n') else None
       except json.JSONDecodeError:
-        continue
-  return records
+        record = None
+      if isinstance(record, dict):
+        records.append(record)
+      elif line.strip():
+        why = 'not JSON' if line.endswith('\n') else 'cut short'
+        unreadable.append((number, line.rstrip('\n'), why))
+  return records, unreadable
 
 
-def truncate_after(path: str, last_epoch: int) -> list:
+def read(path: str) -> list:
+  """Returns the records of `path` that read ([] if it does not exist)."""
+  return read_lines(path)[0]
+
+
+def keep_aside(path: str, unreadable: list) -> str:
+  """Appends each (line number, text, why) to `path`.unreadable; returns that path."""
+  aside = path + UNREADABLE_SUFFIX
+  with open(aside, 'a', encoding='utf-8') as f:
+    f.writelines(f'line {number}: {text}\n' for number, text, _ in unreadable)
+    f.flush()
+    os.fsync(f.fileno())
+  return aside
+
+
+def truncate_after(path: str, last_epoch: int, recreate=None) -> tuple:
   """Keeps one record per epoch 1..last_epoch (the latest of each); rewrites atomically.
 
+  Lines that do not read are first kept aside (`keep_aside`), never just dropped.
+
+  Args:
+    recreate: epoch -> a record or None, called for each epoch 1..last_epoch without
+      a readable record.
+
   Returns:
-    The records kept, in epoch order.
+    (the records kept, in epoch order; the unreadable [(line number, text, why)]; the
+    epochs that stay without a record).
   """
+  records, unreadable = read_lines(path)
   by_epoch = {}
-  for record in read(path):
+  for record in records:
     epoch = record.get('epoch')
     if isinstance(epoch, int) and 1 <= epoch <= last_epoch:
       by_epoch[epoch] = record
+  for epoch in range(1, last_epoch + 1):
+    if epoch not in by_epoch and recreate is not None:
+      record = recreate(epoch)
+      if record is not None:
+        by_epoch[epoch] = record
   kept = [by_epoch[e] for e in sorted(by_epoch)]
+  lost = [e for e in range(1, last_epoch + 1) if e not in by_epoch]
+  if unreadable:
+    keep_aside(path, unreadable)
   if os.path.exists(path):
     tmp = path + '.tmp'
     try:
@@ -65,4 +105,4 @@ def truncate_after(path: str, last_epoch: int) -> list:
       if os.path.exists(tmp):  # a full disk: the file stays as it was
         os.remove(tmp)
       raise
-  return kept
+  return kept, unreadable, lost

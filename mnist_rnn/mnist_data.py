@@ -114,6 +114,23 @@ def _load_split(data_dir: str, prefix: str, checksums: dict) -> Split:
   return Split(images.astype(np.float32) / np.float32(255.0), labels.astype(np.int64))
 
 
+def hold_out(train: Split, validation_examples: int) -> tuple:
+  """Splits the last `validation_examples` examples off `train`.
+
+  Returns:
+    (the rest, the validation split); with 0, (train, an empty Split).
+
+  Raises:
+    DataError: no training example would be left.
+  """
+  if validation_examples >= len(train):
+    raise DataError(f'--validation_examples={validation_examples} leaves no training'
+                    f' example of the {len(train)}')
+  cut = len(train) - validation_examples
+  return (Split(train.images[:cut], train.labels[:cut]),
+          Split(train.images[cut:], train.labels[cut:]))
+
+
 def load(data_dir: str = '') -> Mnist:
   """Reads, checks and normalises the four IDX files in `data_dir` ('' = the bundled copy).
 

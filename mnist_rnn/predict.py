@@ -1,7 +1,8 @@
 """Classifies digit images with a trained model: a run folder or a SavedModel.
 
 `open_model(path)` takes a run folder (its latest checkpoint, rebuilt from its
-flags.txt; else its newest export) or a SavedModel folder (an export); `inputs(args)`
+flags.txt; else its newest export), a SavedModel folder (an export) or an export's
+model.tflite (run by TensorFlow Lite's interpreter); `inputs(args)`
 turns image files, folders of them and IDX image files into 28x28 MNIST images;
 `Model.probabilities` classifies a batch.
 """
@@ -10,6 +11,7 @@ import dataclasses
 import gzip
 import os
 from typing import Iterator
+import warnings
 
 import numpy as np
 
@@ -50,6 +52,9 @@ class Model:
     self.source = self._load(path)
 
   def _load(self, path: str) -> str:
+    self._tflite = None
+    if path.endswith('.tflite') and os.path.isfile(path):
+      return self._load_tflite(path)
     if not os.path.isdir(path):
       raise ModelError(f'--model={path}: no such folder')
     if os.path.exists(os.path.join(path, 'saved_model.pb')):
@@ -94,7 +99,29 @@ class Model:
                        get(signature.outputs['probabilities'].name))
     return f'{path} (SavedModel)'
 
+  def _load_tflite(self, path: str) -> str:
+    with warnings.catch_warnings():  # tf.lite.Interpreter's notice of LiteRT
+      warnings.simplefilter('ignore')
+      try:
+        self._tflite = tf.lite.Interpreter(model_path=path)
+      except (ValueError, RuntimeError) as e:
+        raise ModelError(f'--model={path}: not a TensorFlow Lite model'
+                         f' ({str(e).splitlines()[0][:200]})') from None
+    return f'{path} (TensorFlow Lite)'
+
+  def _tflite_probabilities(self, images: np.ndarray) -> np.ndarray:
+    it = self._tflite
+    source = it.get_input_details()[0]['index']
+    it.resize_tensor_input(source, list(images.shape))
+    it.allocate_tensors()
+    it.set_tensor(source, np.asarray(images, np.float32))
+    it.invoke()
+    out = {d['name']: d['index'] for d in it.get_output_details()}
+    return it.get_tensor(out['probabilities'])
+
   def probabilities(self, images: np.ndarray) -> np.ndarray:
+    if self._tflite is not None:
+      return self._tflite_probabilities(images)
     images_in, probabilities = (self._signature if self._signature is not None else
                                 (self.inference.images, self.inference.probabilities))
     return self.session.run(probabilities, {images_in: images})

@@ -3,8 +3,9 @@
 Written with tf.compat.v1.summary.FileWriter into the run's workdir, so
 `tensorboard --logdir runs` shows every run. Each run records its flags as an HParams
 session, and the HParams dashboard takes each scalar's last value as that run's
-metric: final test accuracy (`accuracy/test`), best (`accuracy/test_best`),
-examples/sec, build seconds and the check, so `--compare`'s runs can be sorted and
+metric: final test accuracy (`accuracy/test`), with a validation split the
+validation accuracy and the test accuracy at the epoch it picked, examples/sec, build
+seconds and the check, so `--compare`'s runs can be sorted and
 filtered there.
 """
 
@@ -23,11 +24,14 @@ from tensorboard.plugins.hparams import summary_v2 as hparams_summary  # noqa: E
 # metrics.jsonl key -> TensorBoard tag.
 SCALARS = {
     'train_loss': 'loss/train',
+    'validation_loss': 'loss/validation',
     'test_loss': 'loss/test',
     'train_accuracy': 'accuracy/train',
     'test_accuracy': 'accuracy/test',
-    'best_test_accuracy': 'accuracy/test_best',
+    'validation_accuracy': 'accuracy/validation',
+    'test_accuracy_at_best_validation': 'accuracy/test_at_best_validation',
     'examples_per_sec': 'speed/train_examples_per_sec',
+    'steady_examples_per_sec': 'speed/steady_train_examples_per_sec',
     'epoch_seconds': 'speed/epoch_seconds',
     'build_seconds': 'speed/build_seconds',
     'state_equals_output': 'check/state_h_equals_outputs_last',

@@ -18,6 +18,7 @@ from mnist_rnn import config as config_lib
 from mnist_rnn import errors
 from mnist_rnn import metrics_log
 from mnist_rnn import mnist_data
+from mnist_rnn import segments
 from mnist_rnn import state_check
 from mnist_rnn import summaries
 from models import classifier
@@ -68,6 +69,11 @@ def session_config(intra_op_threads: int = 1, inter_op_threads: int = 0) -> tf1.
                          inter_op_parallelism_threads=inter_op_threads)
 
 
+# The first session.run of a fetch set optimises the graph (grappler), seconds on a
+# big unrolled graph; a process's first steps are left out of the steady speed.
+WARMUP_STEPS = 3
+
+
 class Trainer:
   """Owns one graph and session for one TrainConfig; see `train_and_evaluate`."""
 
@@ -75,7 +81,10 @@ class Trainer:
     # Same flags and seed, same metrics: deterministic kernels (process-wide).
     tf.config.experimental.enable_op_determinism()
     self.config = config
-    self.train = data.train.take(config.train_examples)
+    # The validation split is the END of the training set, cut before
+    # train_examples takes the first N of the rest (mnist_data.hold_out).
+    train, self.validation = mnist_data.hold_out(data.train, config.validation_examples)
+    self.train = train.take(config.train_examples)
     self.test = data.test.take(config.test_examples)
     self.graph = tf.Graph()
     with self.graph.as_default():
@@ -95,6 +104,7 @@ class Trainer:
     self.steps_per_epoch = math.ceil(len(self.train) / config.batch_size)
     self.metrics_path = os.path.join(config.workdir, metrics_log.FILE_NAME)
     self.check_images = self.test.take(config.check_examples).images
+    self.steps_run = 0  # training steps this process ran (for WARMUP_STEPS)
 
   def close(self):
     self.session.close()
@@ -157,13 +167,18 @@ class Trainer:
     idx = order[b * cfg.batch_size:(b + 1) * cfg.batch_size]
     images = augment.random_shift(self.train.images[idx], cfg.shift_pixels,
                                   batch_rng(cfg.model.seed, epoch, b))
-    lr = learning_rate_at((epoch - 1) * self.steps_per_epoch + b, total_steps,
-                          cfg.learning_rate, cfg.lr_schedule)
+    start = (cfg.schedule_start_epoch - 1) * self.steps_per_epoch
+    lr = learning_rate_at((epoch - 1) * self.steps_per_epoch + b - start,
+                          total_steps - start, cfg.learning_rate, cfg.lr_schedule)
     return classifier.feed_dict(m, images, self.train.labels[idx], {m.learning_rate: lr})
 
   def train_epoch(self, epoch: int, first_batch: int,
                   should_stop: Callable[[], bool]) -> tuple:
-    """Trains batches first_batch.. of `epoch`; returns (examples, seconds).
+    """Trains batches first_batch.. of `epoch`.
+
+    Returns:
+      (examples, seconds, steady examples/sec): the last is measured over the steps
+      after this process's first WARMUP_STEPS (None if the epoch had no such step).
 
     Each batch's feed is made on a second thread while the session runs the step
     before it (session.run releases the GIL), so the gather, shift and padding use a
@@ -183,6 +198,7 @@ class Trainer:
                                       stateful_metrics=['lr'],
                                       verbose=1 if sys.stdout.isatty() else 0)
     examples, start = 0, time.perf_counter()
+    steady_examples, steady_start = 0, None
     with concurrent.futures.ThreadPoolExecutor(1, thread_name_prefix='batches') as maker:
       upcoming = maker.submit(self.batch_feed, epoch, order, first_batch, total_steps)
       for b in range(first_batch, self.steps_per_epoch):
@@ -204,10 +220,19 @@ class Trainer:
               f'training loss became NaN or infinite at epoch {epoch} batch {b};'
               f' stopped without saving, the last good checkpoint in'
               f' {cfg.workdir} is kept') from None
-        examples += feed.get(m.valid_examples, len(feed[m.labels]))
+        batch_examples = feed.get(m.valid_examples, len(feed[m.labels]))
+        examples += batch_examples
+        self.steps_run += 1
+        if steady_start is not None:
+          steady_examples += batch_examples
+        elif self.steps_run >= WARMUP_STEPS:
+          steady_start = time.perf_counter()  # timing starts after this step
         if progress.verbose:
           progress.update(b + 1, [('loss', loss), ('lr', feed[m.learning_rate])])
-    return examples, time.perf_counter() - start
+    end = time.perf_counter()
+    steady = (steady_examples / (end - steady_start)
+              if steady_examples and end > steady_start else None)
+    return examples, end - start, steady
 
   # -- the whole run ----------------------------------------------------------
 
@@ -216,10 +241,23 @@ class Trainer:
     step = self.restore_or_init()
     done_epochs, first_batch = divmod(step, self.steps_per_epoch)
     with self._saving('the metrics', done_epochs + 1):  # rewritten: the disk may be full
-      history = metrics_log.truncate_after(self.metrics_path, done_epochs)
+      history, unreadable, lost = metrics_log.truncate_after(
+          self.metrics_path, done_epochs, recreate=self._record_from_events)
+    for number, _, why in unreadable:
+      logging.warning('%s line %d could not be read (%s); it is kept in %s%s',
+                      self.metrics_path, number, why, metrics_log.FILE_NAME,
+                      metrics_log.UNREADABLE_SUFFIX)
+    recreated = [r['epoch'] for r in history if r.get('recreated_from')]
+    if recreated or lost:
+      logging.warning('%s: epoch%s %s re-created from the TensorBoard events%s',
+                      self.metrics_path, 's' if len(recreated) != 1 else '',
+                      ', '.join(map(str, recreated)) or 'none',
+                      f'; no record of epoch {", ".join(map(str, lost))} could be'
+                      ' re-created' if lost else '')
     if done_epochs >= cfg.epochs:
-      logging.info('%s already holds %d of %d epochs: nothing to train (a larger'
-                   ' --epochs continues it)', cfg.workdir, done_epochs, cfg.epochs)
+      logging.info('%s already holds %d of %d epochs: nothing to train; to train it'
+                   ' further: %s', cfg.workdir, done_epochs, cfg.epochs,
+                   segments.continue_command(cfg.workdir, cfg.lr_schedule))
       return RunResult(history, step, True, self.build_seconds,
                        self.trainable_parameters)
     if step:
@@ -245,16 +283,35 @@ class Trainer:
       writer.close()
     return RunResult(history, step, False, self.build_seconds, self.trainable_parameters)
 
+  def _record_from_events(self, epoch: int) -> Optional[dict]:
+    """The metrics record of `epoch` rebuilt from the run's TensorBoard scalars (the
+    same values, float32), marked 'recreated_from'; None if the events lack it."""
+    scalars = summaries.read_scalars(self.config.workdir)
+    tags = {key: tag for key, tag in summaries.SCALARS.items()
+            if epoch in scalars.get(tag, {})}
+    if 'test_accuracy' not in tags:
+      return None
+    record = {key: scalars[tag][epoch] for key, tag in tags.items()}
+    if 'state_equals_output' in record:
+      record['state_equals_output'] = bool(record['state_equals_output'])
+    m = self.config.model
+    record.update(epoch=epoch, cell=m.cell, runner=m.runner, time_major=m.time_major,
+                  num_layers=m.num_layers, bidirectional=m.bidirectional,
+                  sequence_length=m.sequence_length, head_input=m.head_input,
+                  recreated_from='tensorboard events')
+    return record
+
   def _train_epochs(self, done_epochs, first_batch, history, writer, should_stop):
     cfg, m = self.config, self.model
-    logging.info('%s: %d train, %d test examples, %d steps/epoch, graph built in %.2fs',
-                 config_lib.run_name(cfg.model), len(self.train), len(self.test),
-                 self.steps_per_epoch, self.build_seconds)
+    logging.info('%s: %d train, %s%d test examples, %d steps/epoch, graph built in %.2fs',
+                 config_lib.run_name(cfg.model), len(self.train),
+                 f'{len(self.validation)} validation, ' if len(self.validation) else '',
+                 len(self.test), self.steps_per_epoch, self.build_seconds)
     for epoch in range(done_epochs + 1, cfg.epochs + 1):
       if first_batch == 0:
         self.session.run(m.reset_epoch_metrics)
       epoch_start = time.perf_counter()
-      examples, train_seconds = self.train_epoch(epoch, first_batch, should_stop)
+      examples, train_seconds, steady = self.train_epoch(epoch, first_batch, should_stop)
       first_batch = 0
       sums = self.session.run(m.epoch_metrics)
       test_loss, test_accuracy = self.evaluate(self.test)
@@ -272,16 +329,18 @@ class Trainer:
           'train_accuracy': sums['correct'] / sums['seen'],
           'test_loss': test_loss,
           'test_accuracy': test_accuracy,
-          'best_test_accuracy': max([test_accuracy]
-                                    + [r['test_accuracy'] for r in history]),
           'examples_per_sec': examples / train_seconds if train_seconds else 0.0,
+          'steady_examples_per_sec': steady,
           'epoch_seconds': time.perf_counter() - epoch_start,
           'build_seconds': self.build_seconds,  # of the graph this process trained
           'learning_rate': learning_rate_at(
-              epoch * self.steps_per_epoch, self.steps_per_epoch * cfg.epochs,
+              (epoch - cfg.schedule_start_epoch + 1) * self.steps_per_epoch,
+              self.steps_per_epoch * (cfg.epochs - cfg.schedule_start_epoch + 1),
               cfg.learning_rate, cfg.lr_schedule),
           **check.metrics(),
       }
+      if len(self.validation):
+        record.update(self._validation_record(epoch, history, test_accuracy))
       # Metrics first, then the checkpoint: a kill (or a full disk) in between
       # re-trains this epoch on resume and truncate_after drops the orphaned record.
       with self._saving('the metrics', epoch):
@@ -291,16 +350,51 @@ class Trainer:
       with self._saving('the TensorBoard events', epoch):
         writer.epoch(record)
       history.append(record)
-      logging.info('epoch %d/%d | train loss %.4f acc %.4f | test loss %.4f acc %.4f'
+      validation = (f' | validation acc {record["validation_accuracy"]:.4f}'
+                    if 'validation_accuracy' in record else '')
+      logging.info('epoch %d/%d | train loss %.4f acc %.4f%s | test loss %.4f acc %.4f'
                    ' | %.0f ex/s %.1fs | %s', epoch, cfg.epochs, record['train_loss'],
-                   record['train_accuracy'], test_loss, test_accuracy,
+                   record['train_accuracy'], validation, test_loss, test_accuracy,
                    record['examples_per_sec'], record['epoch_seconds'],
                    check.log_text())
-    best = max(r['test_accuracy'] for r in history)
-    logging.info('done: %d epochs | best test accuracy %.4f | last test accuracy %.4f'
-                 ' | states.h == outputs[-1] every epoch: %s', len(history), best,
-                 history[-1]['test_accuracy'],
-                 all(r['state_equals_output'] for r in history))
+  def _validation_record(self, epoch: int, history: list, test_accuracy: float) -> dict:
+    """This epoch's validation metrics and the best epoch so far (`best_on_validation`)."""
+    loss, accuracy = self.evaluate(self.validation)
+    return {'validation_loss': loss, 'validation_accuracy': accuracy,
+            **best_on_validation(history[-1] if history else None, epoch, accuracy,
+                                 test_accuracy)}
+
+
+def summary_line(history: list) -> str:
+  """The run's result in one line (the trainer prints it on stdout), e.g.
+  'done: 25 epochs | final test accuracy 0.9915 | states.h == outputs[-1] every epoch:
+  True'. No 'best' on the test set: an epoch picked by test accuracy would report an
+  optimistic number; with a validation split the best epoch is picked there."""
+  last = history[-1]
+  chosen = (f' | best validation accuracy {last["best_validation_accuracy"]:.4f} at'
+            f' epoch {last["best_validation_epoch"]} (test accuracy there'
+            f' {last["test_accuracy_at_best_validation"]:.4f})'
+            if 'best_validation_epoch' in last else '')
+  epochs = f'{len(history)} epoch' + ('s' if len(history) != 1 else '')
+  return (f'done: {epochs} | final test accuracy {last["test_accuracy"]:.4f}'
+          f'{chosen} | states.h == outputs[-1] every epoch:'
+          f' {all(r["state_equals_output"] for r in history)}')
+
+
+def best_on_validation(previous: Optional[dict], epoch: int, validation_accuracy: float,
+                       test_accuracy: float) -> dict:
+  """The best epoch up to `epoch`, chosen on validation accuracy alone (the earliest
+  of equals), and the test accuracy at that epoch: test accuracy picks nothing.
+
+  Args:
+    previous: the record of the epoch before (None for epoch 1), holding the
+      best_* keys this returns.
+  """
+  if previous is not None and previous['best_validation_accuracy'] >= validation_accuracy:
+    return {k: previous[k] for k in ('best_validation_accuracy', 'best_validation_epoch',
+                                     'test_accuracy_at_best_validation')}
+  return {'best_validation_accuracy': validation_accuracy, 'best_validation_epoch': epoch,
+          'test_accuracy_at_best_validation': test_accuracy}
 
 
 def evaluate_checkpoint(config: config_lib.TrainConfig,

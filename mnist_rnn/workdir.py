@@ -24,7 +24,7 @@ FLAGS_FILE = 'flags.txt'
 RESUME_KEYS = ('cell', 'runner', 'time_major', 'num_units', 'num_layers', 'bidirectional',
                'pixels_per_step', 'permute_pixels', 'permutation_seed', 'sequence_length',
                'head_input', 'forget_bias', 'clip_norm', 'seed', 'batch_size',
-               'train_examples')
+               'train_examples', 'validation_examples')
 
 
 class WorkdirError(errors.ReportedError, ValueError):
@@ -124,6 +124,10 @@ def check_readable(path: str, lines: list, purpose: str = 'evaluate') -> None:
     raise errors.NoCheckpoint(f'--workdir={path}: no such folder, so no checkpoint to'
                               f' {purpose}')
   if not checkpoint_steps(path):
+    writer = user(path)
+    if writer:  # a run that has not finished its first epoch yet
+      raise WorkdirError(f'--workdir={path}: {writer} trains in it and has saved no'
+                         f' checkpoint yet; {purpose} after its first epoch')
     raise errors.NoCheckpoint(f'--workdir={path}: no checkpoint to {purpose}')
   _refuse_other_run(path, lines, 'give the flags it was trained with'
                     f' (--flagfile={os.path.join(path, FLAGS_FILE)})', reading=True)
@@ -179,6 +183,7 @@ def write_flags(path: str, lines: list) -> None:
     errors.NoSpace: the disk is full (flags.txt is as it was, no temporary file left).
   """
   target = os.path.join(path, FLAGS_FILE)
+  _keep_unreadable_flags(target)
   tmp = target + '.tmp'
   try:
     with open(tmp, 'w', encoding='utf-8') as f:
@@ -195,6 +200,25 @@ def write_flags(path: str, lines: list) -> None:
                            f' {FLAGS_FILE}; free some space and rerun the same'
                            ' command') from None
     raise
+
+
+def _keep_unreadable_flags(target: str) -> None:
+  """Before flags.txt is rewritten: lines of it that are neither a flag nor a comment
+  (corrupted, edited by hand) are kept in flags.txt.unreadable, never just dropped."""
+  try:
+    with open(target, encoding='utf-8', errors='replace') as f:
+      lines = list(enumerate(f, start=1))
+  except FileNotFoundError:
+    return
+  odd = [(n, l.rstrip('\n')) for n, l in lines
+         if l.strip() and not l.lstrip().startswith(('--', '#'))]
+  if not odd:
+    return
+  with open(target + '.unreadable', 'a', encoding='utf-8') as f:
+    f.writelines(f'line {n}: {text}\n' for n, text in odd)
+  for n, _ in odd:
+    logging.warning('%s line %d is not a flag; it is kept in %s.unreadable', target, n,
+                    FLAGS_FILE)
 
 
 # -- one process at a time ----------------------------------------------------
@@ -221,6 +245,18 @@ def _alive(pid: int) -> bool:
   except PermissionError:
     return True
   return True
+
+
+def user(path: str) -> str:
+  """'process N' if a process holds `path` (see `locked`), else ''. Only looks."""
+  fd = os.open(path, os.O_RDONLY)
+  try:
+    fcntl.flock(fd, fcntl.LOCK_SH | fcntl.LOCK_NB)
+  except BlockingIOError:
+    return _holder(path)
+  finally:
+    os.close(fd)  # also releases the shared lock if it was taken
+  return ''
 
 
 @contextlib.contextmanager

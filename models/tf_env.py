@@ -9,9 +9,12 @@ heavy; every entry point (the trainer, the tests, the benchmarks) calls it first
 through `import mnist_rnn`, so users never set it.
 
 `tensorflow()` then imports TensorFlow once per process. Its C++ start-up lines
-("Could not find cuda drivers ...") are written before any Python code can set a
-log level, and some twice (two of TensorFlow's libraries each print them): they are
-caught while it loads and passed on once each.
+("Could not find cuda drivers ...", "E0000 ... failed call to cuInit: ... UNKNOWN
+ERROR (303)" on every machine without a GPU) are written before any Python code can
+set a log level, and some twice. They are caught while it loads and, on a healthy
+CPU machine, kept back: the word "error" on a run that is fine misleads. They are
+shown, each once, when they matter: a GPU is found, or absl's --verbosity is 1 or
+more (`python train_mnist_rnn.py --verbosity=1` shows them).
 """
 
 import contextlib
@@ -63,15 +66,16 @@ _GLOG_PREFIX = re.compile(r'^[IWEF]\d{4} [\d:.]+ +\d+ ')
 
 
 @contextlib.contextmanager
-def _each_stderr_line_once():
-  """Catches what C++ code writes to file descriptor 2 inside the block, then writes
-  each distinct line once to the real stderr."""
+def caught_stderr_lines():
+  """Catches what C++ code writes to file descriptor 2 inside the block; yields a
+  list that holds, after the block, each distinct line once."""
   sys.stderr.flush()
   saved = os.dup(2)
+  lines = []
   with tempfile.TemporaryFile() as caught:
     os.dup2(caught.fileno(), 2)
     try:
-      yield
+      yield lines
     finally:
       sys.stderr.flush()
       os.dup2(saved, 2)
@@ -82,8 +86,13 @@ def _each_stderr_line_once():
         message = _GLOG_PREFIX.sub('', line)  # the same line again, at another time
         if message not in seen:
           seen.add(message)
-          sys.stderr.write(line)
-      sys.stderr.flush()
+          lines.append(line)
+
+
+def show_startup_lines(gpus: int) -> bool:
+  """TensorFlow's start-up lines are shown with a GPU, or with absl --verbosity >= 1."""
+  from absl import logging as absl_logging  # pylint: disable=g-import-not-at-top
+  return gpus > 0 or absl_logging.get_verbosity() >= 1
 
 
 _configured = False
@@ -102,12 +111,15 @@ def tensorflow():
     if 'tensorflow' in sys.modules:
       import tensorflow as tf  # pylint: disable=g-import-not-at-top
     else:
-      with _each_stderr_line_once():
+      with caught_stderr_lines() as startup:
         import tensorflow as tf  # pylint: disable=g-import-not-at-top
         import tf_keras  # noqa: F401  pylint: disable=g-import-not-at-top,unused-import
         # Looking for devices loads the rest of TensorFlow's libraries, which print
         # their start-up lines again; done here, they are caught with the others.
-        tf.config.list_physical_devices()
+        gpus = len(tf.config.list_physical_devices('GPU'))
+      if show_startup_lines(gpus):
+        sys.stderr.writelines(startup)
+        sys.stderr.flush()
     tf.compat.v1.disable_eager_execution()
     tf_logger = tf.get_logger()
     tf_logger.addFilter(_HideDeprecations())

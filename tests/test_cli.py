@@ -3,6 +3,7 @@ examples (the CPU smoke test), and bad input failing with one line."""
 
 import json
 import os
+import re
 import subprocess
 import sys
 
@@ -28,7 +29,8 @@ def assert_one_line_error(result, *fragments, program='train_mnist_rnn.py'):
     assert fragment in lines[0], lines[0]
 
 
-# Every cell x runner also trains through the CLI in test_compare_inspect's --compare.
+# Every cell builds with every runner in test_models and test_fused_cells; --compare's
+# runs go through this same CLI (test_study).
 @pytest.mark.parametrize('args', [
     ['--cell=lstm', '--runner=static'],
     ['--cell=gru', '--runner=dynamic'],
@@ -51,17 +53,32 @@ def test_smoke_run_writes_metrics_and_logs_the_check(tmp_path, args):
   assert 'epoch 2/2 |' in result.stderr
   assert 'states.h == outputs[-1]: True (max |diff| 0.0e+00)' in result.stderr
   assert ('c != h' in result.stderr) == (cell in ('lstm', 'fused_lstm'))
-  assert 'best test accuracy' in result.stderr
+  # The result on stdout, progress on stderr.
+  assert result.stdout.startswith('done: 2 epochs | final test accuracy ')
+  assert 'best' not in result.stdout and 'done:' not in result.stderr
   if '--bidirectional' in args:
     assert all(r['backward_state_equals_first_output'] is True and
                r['backward_state_equals_last_output'] is False for r in records)
     assert ('backward h == backward outputs[0]: True, == backward half of outputs[-1]: False'
             in result.stderr)
+  # TensorFlow's C++ start-up lines ('E0000 ... failed call to cuInit') are kept
+  # off a healthy CPU run (test_startup_lines_show_with_verbosity shows them).
+  assert not re.search(r'^[IWEF]0000 ', result.stderr, re.M), result.stderr[:2000]
   if args == ['--cell=lstm', '--runner=static']:
     # The saved flags repeat the run: here, it is already complete.
     again = run_cli(f'--flagfile={tmp_path}/flags.txt')
     assert again.returncode == 0, again.stderr[-2000:]
     assert 'already holds 2 of 2 epochs' in again.stderr
+
+
+def test_startup_lines_show_with_verbosity():
+  from models import tf_env  # pylint: disable=g-import-not-at-top
+  result = run_cli('--inspect', '--num_units=8', '--verbosity=1')
+  assert result.returncode == 0, result.stderr[-2000:]
+  # This machine has no GPU: TensorFlow says so in its own start-up lines.
+  assert re.search(r'^[IWEF]0000 .*cuda', result.stderr, re.M | re.I), result.stderr[:2000]
+  assert tf_env.show_startup_lines(gpus=1)  # a GPU found: always shown
+  assert not tf_env.show_startup_lines(gpus=0)  # (absl's default verbosity here)
 
 
 def test_trimmed_lengths_run_reports_the_check_false(tmp_path):

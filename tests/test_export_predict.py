@@ -100,6 +100,12 @@ def test_export_loads_in_plain_tf2_with_eval_onlys_accuracy(trained, tmp_path):
   assert re.fullmatch(rf'{re.escape(str(picture))}: \d \(\d\.\d{{3}}\)  top 3: .*', lines[0])
   assert len(lines) == 1 + 28 + 1  # the line, 28 rows of the image, a blank line
   assert any('@' in l for l in lines[1:])
+  # The TensorFlow Lite model of the export classifies the same way.
+  lite = run_predict(f'--model={path}/model.tflite', '--json', str(picture))
+  full = run_predict(f'--model={path}', '--json', str(picture))
+  assert lite.returncode == 0 and full.returncode == 0, lite.stderr[-2000:]
+  a, b = json.loads(lite.stdout), json.loads(full.stdout)
+  assert a['digit'] == b['digit'] and abs(a['probability'] - b['probability']) <= 1e-4
 
 
 # Every cell with each runner once, and the variants that change the exported graph.
@@ -144,9 +150,30 @@ def test_every_cell_runner_and_variant_exports_and_loads_in_tf2(tmp_path):
   for changes, path in zip(VARIANTS, paths):
     np.testing.assert_allclose(loaded[path]['probabilities'], expected[path], atol=1e-5,
                                err_msg=str(changes))
+    # model.tflite, builtin ops only, from the static graph whatever the runner: the
+    # SavedModel's probabilities in TensorFlow Lite's interpreter.
+    lite = tflite_run(os.path.join(path, export.TFLITE_FILE), images)
+    np.testing.assert_allclose(lite['probabilities'], loaded[path]['probabilities'],
+                               atol=1e-5, err_msg=str(changes))
+    assert (lite['classes'] == np.argmax(lite['probabilities'], axis=1)).all()
     # The tutorial's equality holds in the export too, and breaks where it must.
     trimmed = changes.get('sequence_length') == 'trimmed'
     assert loaded[path]['state_h_equals_last_output'] is (not trimmed), changes
+
+
+def tflite_run(path, images):
+  """Every output of a .tflite model on `images`, by name; fails on a non-builtin op."""
+  import warnings  # pylint: disable=g-import-not-at-top
+  with warnings.catch_warnings():
+    warnings.simplefilter('ignore')  # tf.lite.Interpreter's notice of LiteRT
+    interpreter = tf.lite.Interpreter(model_path=path)
+  source = interpreter.get_input_details()[0]['index']
+  interpreter.resize_tensor_input(source, list(images.shape))
+  interpreter.allocate_tensors()
+  interpreter.set_tensor(source, images.astype(np.float32))
+  interpreter.invoke()
+  return {d['name']: interpreter.get_tensor(d['index'])
+          for d in interpreter.get_output_details()}
 
 
 # -- predict_mnist_rnn.py --------------------------------------------------------

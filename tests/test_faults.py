@@ -38,6 +38,9 @@ def test_a_second_process_is_refused_and_a_killed_ones_lock_is_taken_over(refere
   first = start(tmp_path)
   wait_for_line(first, 'run folder')
   try:
+    early = run_cli(*RUN, f'--workdir={tmp_path}', '--eval_only')  # TensorFlow still loads
+    assert_one_line_error(early, f'--workdir={tmp_path}: process {first.pid} trains in it'
+                          ' and has saved no checkpoint yet; evaluate after its first epoch')
     second = run_cli(*RUN, f'--workdir={tmp_path}')
     assert_one_line_error(second, f'--workdir={tmp_path}: process {first.pid} is using it')
     wait_for_line(first, 'epoch 1/3')  # a checkpoint to read

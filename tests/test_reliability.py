@@ -2,6 +2,7 @@
 
 import dataclasses
 import json
+import math
 import os
 import shutil
 import signal
@@ -25,7 +26,7 @@ tf1 = tf.compat.v1
 STEPS = 256
 RUN = ['--train_examples=2048', '--test_examples=256', '--batch_size=8', '--num_units=16',
        '--epochs=3']
-TIMING_KEYS = ('examples_per_sec', 'epoch_seconds', 'build_seconds')
+TIMING_KEYS = ('examples_per_sec', 'steady_examples_per_sec', 'epoch_seconds', 'build_seconds')
 
 
 def records(workdir):
@@ -109,16 +110,72 @@ def test_signal_saves_current_weights_exits_nonzero_and_resumes(reference, tmp_p
   assert without_timing(records(tmp_path)) == without_timing(records(reference))
 
 
-def test_larger_epochs_continue_and_eval_only_reads_the_result(tmp_path):
+def test_continuing_a_finished_run_is_a_recorded_warm_restart(tmp_path):
   first = run_cli(*RUN[:-1], '--epochs=1', f'--workdir={tmp_path}')
   assert first.returncode == 0  # (a rerun of a finished run: test_cli's smoke run)
+  hint = [l for l in run_cli(*RUN[:-1], '--epochs=1', f'--workdir={tmp_path}').stderr
+          .splitlines() if 'nothing to train' in l][0]
+  command = (f'python train_mnist_rnn.py --flagfile={tmp_path}/flags.txt'
+             f' --workdir={tmp_path} --epochs=<more> --restart_schedule')
+  assert hint.endswith(command)
+  # The cosine schedule has ended: more epochs are refused without the choice, and
+  # the refusal leaves the folder as it was.
+  before = {p: (tmp_path / p).read_bytes() for p in os.listdir(tmp_path)}
   more = run_cli(*RUN[:-1], '--epochs=2', f'--workdir={tmp_path}')
-  assert more.returncode == 0 and 'epoch 2/2' in more.stderr
+  assert_one_line_error(more, 'has finished its cosine schedule', command.replace(
+      '<more> --restart_schedule', '2 --restart_schedule'))
+  assert {p: (tmp_path / p).read_bytes() for p in os.listdir(tmp_path)} == before
+  # The exact command of the hint trains epoch 2 from the peak learning rate again.
+  more = run_cli(f'--flagfile={tmp_path}/flags.txt', f'--workdir={tmp_path}', '--epochs=2',
+                 '--restart_schedule')
+  assert more.returncode == 0 and 'epoch 2/2' in more.stderr, more.stderr[-2000:]
   assert [r['epoch'] for r in records(tmp_path)] == [1, 2]
+  with open(tmp_path / 'segments.jsonl') as f:
+    segments = [json.loads(line) for line in f]
+  assert [(s['first_epoch'], s['last_epoch'], s['schedule_start_epoch'])
+          for s in segments] == [(1, 1, 1), (2, 2, 2)]
+  assert '--epochs=1' in segments[0]['flags'] and '--epochs=2' in segments[1]['flags']
   evaluated = run_cli(*RUN[:-1], '--epochs=2', f'--workdir={tmp_path}', '--eval_only')
   assert evaluated.returncode == 0
   assert f'acc {records(tmp_path)[-1]["test_accuracy"]:.4f}' in evaluated.stderr
   assert 'states.h == outputs[-1]: True' in evaluated.stderr
+
+
+def test_another_epochs_mid_schedule_is_refused_and_constant_continues(tmp_path):
+  from mnist_rnn import segments  # pylint: disable=g-import-not-at-top
+  (tmp_path / 'flags.txt').write_text('--epochs=25\n')
+  with pytest.raises(segments.ContinuationError, match='would change its learning rate'):
+    segments.plan(str(tmp_path), 25, 3, 30, 'cosine', False, [], 'cmd')
+  assert segments.plan(str(tmp_path), 25, 3, 25, 'cosine', False, [], 'cmd') == (1, None)
+  start, segment = segments.plan(str(tmp_path), 25, 25, 30, 'constant', False, [], 'cmd')
+  assert start == 1 and (segment.first_epoch, segment.last_epoch) == (26, 30)
+
+
+def test_learning_rate_of_a_warm_restart(tmp_path):
+  # Epochs 1-2 of 2, then a restart over epochs 3-4: the cosine starts over at the peak.
+  rates = [train.learning_rate_at(step - 2 * 8, 2 * 8, 1e-3, 'cosine') for step in (16, 20, 24)]
+  assert rates == [pytest.approx(1e-3), pytest.approx(0.5 * 1e-3 * (1 + math.cos(math.pi / 4))),
+                   pytest.approx(5e-4)]
+
+
+def test_a_corrupted_metrics_line_is_kept_and_its_epoch_recreated(tmp_path):
+  first = run_cli(*RUN[:-1], '--epochs=2', '--lr_schedule=constant', f'--workdir={tmp_path}')
+  assert first.returncode == 0
+  lines = (tmp_path / 'metrics.jsonl').read_text().splitlines(keepends=True)
+  original = json.loads(lines[0])
+  lines[0] = lines[0][:40] + '\x00garbage\n'
+  (tmp_path / 'metrics.jsonl').write_text(''.join(lines))
+  more = run_cli(*RUN[:-1], '--epochs=3', '--lr_schedule=constant', f'--workdir={tmp_path}')
+  assert more.returncode == 0, more.stderr[-2000:]
+  assert (f'{tmp_path}/metrics.jsonl line 1 could not be read (not JSON); it is kept in'
+          ' metrics.jsonl.unreadable') in more.stderr
+  assert 'epoch 1 re-created from the TensorBoard events' in more.stderr
+  assert (tmp_path / 'metrics.jsonl.unreadable').read_text() == 'line 1: ' + lines[0]
+  got = records(tmp_path)
+  assert [r['epoch'] for r in got] == [1, 2, 3]
+  assert got[0]['recreated_from'] == 'tensorboard events'
+  assert got[0]['test_accuracy'] == pytest.approx(original['test_accuracy'], rel=1e-6)
+  assert got[0]['state_equals_output'] is True
 
 
 def test_incompatible_resume_is_refused_and_touches_nothing(reference, tmp_path):

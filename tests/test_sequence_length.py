@@ -114,7 +114,8 @@ def test_the_permutation_is_part_of_the_run_and_another_seed_is_refused(tmp_path
   assert 'states.h == outputs[-1]: True' in result.stderr
   refused = run_cli(*args[:-2], '--permutation_seed=6', '--epochs=2', f'--workdir={tmp_path}')
   assert_one_line_error(refused, '--permutation_seed: saved 5, requested 6')
-  resumed = run_cli(*args[:-2], '--epochs=2', f'--workdir={tmp_path}')  # the same order
+  resumed = run_cli(*args[:-2], '--epochs=2', '--restart_schedule',
+                    f'--workdir={tmp_path}')  # the same order, trained further
   assert resumed.returncode == 0, resumed.stderr[-2000:]
   assert f'resuming {tmp_path} from step 4' in resumed.stderr and 'epoch 2/2' in resumed.stderr
   # Without --workdir, the reading is part of the run folder's name.

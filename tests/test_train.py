@@ -61,7 +61,7 @@ def test_a_short_last_batch_is_trained_and_evaluated_exactly_once(tmp_path, smal
     trainer.restore_or_init()
     m = trainer.model
     assert trainer.steps_per_epoch == 4
-    examples, _ = trainer.train_epoch(1, 0, lambda: False)
+    examples, _, _ = trainer.train_epoch(1, 0, lambda: False)
     sums = trainer.session.run(m.epoch_metrics)
     assert examples == 100 and sums['seen'] == 100
     assert trainer.session.run(m.global_step) == 4
@@ -97,7 +97,7 @@ def test_batches_made_ahead_are_the_epochs_batches_in_order(tmp_path, small_data
     trainer.restore_or_init()
     m = trainer.model
     trainer.session = Recording(trainer.session)
-    examples, _ = trainer.train_epoch(2, 1, lambda: False)  # resumed at batch 1 of 4
+    examples, _, _ = trainer.train_epoch(2, 1, lambda: False)  # resumed at batch 1 of 4
     assert examples == 32 + 32 + 4 and len(fed) == 3
     order = train.epoch_order(5, 2, 100)
     for b, feed in zip((1, 2, 3), fed):
@@ -135,10 +135,32 @@ def test_metrics_log_drops_cut_lines_and_later_epochs(tmp_path):
   with open(path, 'a') as f:
     f.write('{"epoch": 4, "test_acc')  # killed mid-write
   assert [r['epoch'] for r in metrics_log.read(path)] == [1, 2, 3]
-  kept = metrics_log.truncate_after(path, 2)
-  assert [r['epoch'] for r in kept] == [1, 2]
+  kept, unreadable, lost = metrics_log.truncate_after(path, 2)
+  assert [r['epoch'] for r in kept] == [1, 2] and lost == []
   with open(path) as f:
     assert [json.loads(line)['epoch'] for line in f] == [1, 2]
+  # The cut line is not destroyed: it is kept aside with its line number.
+  assert unreadable == [(4, '{"epoch": 4, "test_acc', 'cut short')]
+  assert open(path + '.unreadable').read() == 'line 4: {"epoch": 4, "test_acc\n'
+
+
+def test_metrics_log_keeps_a_corrupted_line_aside_and_recreates_its_epoch(tmp_path):
+  path = str(tmp_path / 'metrics.jsonl')
+  for epoch in (1, 2, 3):
+    metrics_log.append(path, {'epoch': epoch, 'test_accuracy': epoch / 10})
+  lines = open(path).read().splitlines(keepends=True)
+  lines[1] = '{"epoch": 2, "test_accuracy": 0.2\x00\x00}\n'  # corrupted on disk
+  open(path, 'w').writelines(lines)
+  asked = []
+  kept, unreadable, lost = metrics_log.truncate_after(
+      path, 3, recreate=lambda e: asked.append(e) or ({'epoch': e, 'again': 1} if e == 2
+                                                      else None))
+  assert asked == [2] and lost == []
+  assert [r['epoch'] for r in kept] == [1, 2, 3] and kept[1] == {'epoch': 2, 'again': 1}
+  assert [(n, why) for n, _, why in unreadable] == [(2, 'not JSON')]
+  assert open(path + '.unreadable').read().startswith('line 2: {"epoch": 2')
+  # An epoch nothing can re-create stays missing, and says so.
+  assert metrics_log.truncate_after(path, 4)[2] == [4]
 
 
 def test_workdir_must_be_writable(tmp_path):
@@ -228,3 +250,34 @@ def test_random_shift_equals_reading_a_zero_padded_image_at_the_drawn_offset(max
   for k in range(1000):
     np.testing.assert_array_equal(shifted[k], padded[k, top[k]:top[k] + 28, left[k]:left[k] + 28])
   assert len(set(zip(top, left))) == (2 * max_shift + 1) ** 2  # every offset was drawn
+
+
+def test_the_validation_split_is_the_end_of_the_training_set():
+  train = mnist_data.Split(np.arange(100, dtype=np.float32).reshape(100, 1, 1),
+                           np.arange(100) % 10)
+  rest, validation = mnist_data.hold_out(train, 10)
+  assert rest.images[:, 0, 0].tolist() == list(range(90))
+  assert validation.images[:, 0, 0].tolist() == list(range(90, 100))
+  assert len(mnist_data.hold_out(train, 0)[1]) == 0
+  with pytest.raises(mnist_data.DataError, match='leaves no training example of the 100'):
+    mnist_data.hold_out(train, 100)
+
+
+def test_the_best_epoch_is_chosen_on_validation_never_on_test():
+  # Test accuracy peaks at epoch 2; validation at epoch 3 (and equals it at epoch 4).
+  history, previous = [], None
+  for epoch, (val, test) in enumerate([(0.90, 0.91), (0.92, 0.99), (0.95, 0.93),
+                                       (0.95, 0.97)], start=1):
+    previous = train.best_on_validation(previous, epoch, val, test)
+    history.append(previous)
+  assert [h['best_validation_epoch'] for h in history] == [1, 2, 3, 3]
+  assert history[-1] == {'best_validation_accuracy': 0.95, 'best_validation_epoch': 3,
+                         'test_accuracy_at_best_validation': 0.93}
+
+
+def test_rewriting_flags_keeps_a_line_that_is_not_a_flag(tmp_path):
+  (tmp_path / 'flags.txt').write_text('# comment\n--cell=gru\ncell=gru oops\n')
+  workdir.write_flags(str(tmp_path), ['--cell=gru'])
+  assert (tmp_path / 'flags.txt.unreadable').read_text() == 'line 3: cell=gru oops\n'
+  assert (tmp_path / 'flags.txt').read_text().splitlines()[1:] == ['--cell=gru']
+

@@ -1,0 +1,118 @@
+"""What a run folder trained, segment by segment: `segments.jsonl`, one JSON line per
+command that trained epochs in it (its flags, its first and last epoch, where its
+learning-rate schedule starts), and the rule for training a folder further.
+
+A run's cosine schedule decays to 0 over its --epochs. Continuing it is therefore a
+choice, never a silent stretch of the schedule:
+- a schedule under way keeps its --epochs (a resume); another --epochs is refused;
+- a finished cosine run trains further only with --restart_schedule: a warm restart
+  (as in SGDR) that decays again from --learning_rate over the added epochs;
+- a constant schedule continues as it was, for any larger --epochs.
+No TensorFlow here.
+"""
+
+import dataclasses
+import json
+import os
+
+from mnist_rnn import errors
+
+FILE_NAME = 'segments.jsonl'
+
+
+class ContinuationError(errors.ReportedError, ValueError):
+  """The requested --epochs cannot continue this folder's run; says what can."""
+
+
+@dataclasses.dataclass(frozen=True)
+class Segment:
+  first_epoch: int
+  last_epoch: int
+  schedule_start_epoch: int   # the cosine decays over schedule_start..last_epoch
+  flags: tuple = ()
+
+  def as_json(self) -> dict:
+    return {'first_epoch': self.first_epoch, 'last_epoch': self.last_epoch,
+            'schedule_start_epoch': self.schedule_start_epoch, 'flags': list(self.flags)}
+
+
+def read(workdir: str, saved_epochs: int = 0) -> list:
+  """The folder's segments; a folder from before segments.jsonl (or whose file does
+  not read) counts as one segment of its saved --epochs."""
+  path = os.path.join(workdir, FILE_NAME)
+  found = []
+  if os.path.exists(path):
+    with open(path, encoding='utf-8', errors='replace') as f:
+      for line in f:
+        try:
+          d = json.loads(line)
+          found.append(Segment(d['first_epoch'], d['last_epoch'],
+                               d['schedule_start_epoch'], tuple(d.get('flags', ()))))
+        except (ValueError, KeyError, TypeError):
+          continue
+  if not found and saved_epochs:
+    found = [Segment(1, saved_epochs, 1)]
+  return found
+
+
+def append(workdir: str, segment: Segment) -> None:
+  with open(os.path.join(workdir, FILE_NAME), 'a', encoding='utf-8') as f:
+    f.write(json.dumps(segment.as_json(), sort_keys=True) + '\n')
+    f.flush()
+    os.fsync(f.fileno())
+
+
+def plan(workdir: str, saved_epochs: int, done_epochs: int, epochs: int, schedule: str,
+         restart: bool, flags: list, command: str) -> tuple:
+  """Decides what a command with `epochs` does in `workdir`, writing nothing.
+
+  Args:
+    saved_epochs: --epochs of the folder's flags.txt (0: a new run).
+    done_epochs: the epochs its newest checkpoint holds.
+    command: how to name the command in advice ('python train_mnist_rnn.py
+      --flagfile=.../flags.txt --workdir=...').
+
+  Returns:
+    (schedule_start_epoch for the trainer, the Segment to record or None when the
+    command starts no new segment: a resume, or nothing to train).
+
+  Raises:
+    ContinuationError: the requested --epochs would change a schedule under way, or
+      continue a finished cosine schedule without --restart_schedule.
+  """
+  segments = read(workdir, saved_epochs)
+  if not segments:
+    return 1, Segment(1, epochs, 1, tuple(flags))
+  last = segments[-1]
+  if epochs == last.last_epoch or (epochs < last.last_epoch and done_epochs >= epochs):
+    return last.schedule_start_epoch, None  # a resume, or a finished run asked again
+  if done_epochs < last.last_epoch:
+    if schedule == 'constant':
+      return last.schedule_start_epoch, Segment(last.first_epoch, epochs,
+                                                last.schedule_start_epoch, tuple(flags))
+    raise ContinuationError(
+        f'--workdir={workdir} is training epochs {last.first_epoch}-{last.last_epoch}'
+        f' under a cosine schedule ({done_epochs} done); --epochs={epochs} would change'
+        f' its learning rate mid-way: finish it with --epochs={last.last_epoch}, or train'
+        ' these flags in another --workdir')
+  if epochs < done_epochs:
+    raise ContinuationError(f'--workdir={workdir} holds {done_epochs} epochs already;'
+                            f' --epochs={epochs} cannot undo them')
+  if schedule == 'constant':
+    return last.schedule_start_epoch, Segment(done_epochs + 1, epochs,
+                                              last.schedule_start_epoch, tuple(flags))
+  if not restart:
+    raise ContinuationError(
+        f'--workdir={workdir} has finished its cosine schedule (learning rate 0 after'
+        f' epoch {done_epochs}); to decay again from --learning_rate over epochs'
+        f' {done_epochs + 1}-{epochs} (a warm restart), run: {command} --epochs={epochs}'
+        ' --restart_schedule')
+  return done_epochs + 1, Segment(done_epochs + 1, epochs, done_epochs + 1, tuple(flags))
+
+
+def continue_command(workdir: str, schedule: str) -> str:
+  """The exact command that trains `workdir` further (the hint a finished run prints)."""
+  flagfile = os.path.join(workdir, 'flags.txt')
+  restart = ' --restart_schedule' if schedule == 'cosine' else ''
+  return (f'python train_mnist_rnn.py --flagfile={flagfile} --workdir={workdir}'
+          f' --epochs=<more>{restart}')

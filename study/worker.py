@@ -1,0 +1,194 @@
+"""One worker of a study: takes waiting trials one by one, `jobs` at a time, and runs
+each as an ordinary training process until no trial is waiting.
+
+A trial is one run: `train_mnist_rnn.py` with the run's flags and its own folder
+under the comparison's, output to <folder>/logs/<run>.log. The trial's value is the
+run's final test accuracy and its user attributes are the run's results
+(study.run_results), so a report needs only the study. A run that fails or is killed
+fails its trial with the reason; the others go on, and the next invocation runs it
+again (it resumes from its folder's checkpoint).
+"""
+
+import ctypes
+import dataclasses
+import os
+import shlex
+import signal
+import socket
+import subprocess
+import sys
+import threading
+import time
+
+from absl import logging
+import optuna
+from optuna.trial import TrialState
+
+from mnist_rnn import config as config_lib
+from mnist_rnn import errors
+from study import grid as grid_lib
+from study import run_results
+from study import storage as storage_lib
+
+TRAINER = os.path.join(os.path.dirname(os.path.dirname(os.path.abspath(__file__))),
+                       'train_mnist_rnn.py')
+_ERROR_PREFIX = 'train_mnist_rnn.py: error: '
+
+
+class RunFailed(Exception):
+  """A run's process ended without finishing the run (its trial fails)."""
+
+
+@dataclasses.dataclass(frozen=True)
+class Options:
+  folder: str                 # this worker's comparison folder: runs, logs, report
+  jobs: int = 2               # runs at once, each its own process
+  heartbeat_seconds: int = 30  # a silent worker's trials fail after 3 of these
+
+
+def _die_with_parent():  # pragma: no cover  (runs in the child, between fork and exec)
+  """The run gets SIGTERM (it saves a checkpoint and stops) if this worker dies, even by
+  SIGKILL, so no orphan goes on training a trial that will be given to another worker."""
+  ctypes.CDLL(None).prctl(1, signal.SIGTERM)  # PR_SET_PDEATHSIG
+
+
+def _reason(returncode: int, log_path: str) -> str:
+  """Why a run failed: its one-line error, or the signal that ended it."""
+  if returncode < 0:
+    return f'killed by {signal.Signals(-returncode).name}'
+  try:
+    with open(log_path, encoding='utf-8', errors='replace') as f:
+      lines = [l.strip() for l in f if l.startswith(_ERROR_PREFIX)]
+  except OSError:
+    lines = []
+  text = lines[-1].removeprefix(_ERROR_PREFIX) if lines else 'see the log'
+  return f'exit {returncode}: {text}'
+
+
+class Worker:
+  """Runs the waiting trials of one study; `stop()` (a signal) ends it cleanly."""
+
+  def __init__(self, study, grid: grid_lib.Grid, options: Options):
+    self.study, self.grid, self.options = study, grid, options
+    self._children = set()
+    self._lock = threading.Lock()
+    self.stopping = None  # the signal's name once asked to stop
+    self._stopped = threading.Event()
+    self.ran = []         # (trial number, run name, outcome) of this worker
+
+  def stop(self, signal_name: str) -> None:
+    """Asks every running run to save and stop (SIGTERM), and takes no new trial."""
+    self.stopping = signal_name
+    self._stopped.set()
+    with self._lock:
+      for child in self._children:
+        if child.poll() is None:
+          child.send_signal(signal.SIGTERM)
+
+  def _waiting(self) -> bool:
+    return bool(self.study.get_trials(deepcopy=False, states=(TrialState.WAITING,)))
+
+  def _after_trial(self, study, trial) -> None:
+    del trial
+    if self.stopping or not self._waiting():
+      study.stop()
+
+  def _running_elsewhere(self) -> bool:
+    return bool(self.study.get_trials(deepcopy=False, states=(TrialState.RUNNING,)))
+
+  def run(self) -> None:
+    """Takes waiting trials until none is left (or `stop`).
+
+    Then, while other workers still run trials, it waits, checking their heartbeats:
+    a trial whose worker died is failed and enqueued again by Optuna
+    (fail_stale_trials with RetryHeartbeatStaleTrialCallback), and this worker runs it.
+    """
+    optuna.logging.set_verbosity(optuna.logging.ERROR)  # this module logs each trial
+    while not self.stopping:
+      optuna.storages.fail_stale_trials(self.study)
+      if self._waiting():
+        try:
+          self.study.optimize(self.objective, n_jobs=self.options.jobs,
+                              catch=(RunFailed,), callbacks=[self._after_trial])
+        except Exception as e:  # pylint: disable=broad-except  (the storage's, Optuna's)
+          raise storage_lib.StudyError(
+              f'study {self.study.study_name!r} failed: {type(e).__name__}:'
+              f' {str(e).splitlines()[0][:300] if str(e) else ""}; finished runs are kept'
+              ' in their folders, rerun the same command to go on') from None
+      elif self._running_elsewhere():
+        self._stopped.wait(self.options.heartbeat_seconds)
+      else:
+        return
+
+  def objective(self, trial) -> float:
+    if self.stopping:
+      raise optuna.TrialPruned()  # taken as the loop stopped: enqueued again next time
+    if storage_lib.point_of(trial) is None:
+      # The queue emptied between looking and taking (another worker took the last).
+      trial.set_user_attr('note', 'no grid run was waiting; nothing was run')
+      raise optuna.TrialPruned()
+    cell = trial.suggest_categorical('cell', list(self.grid.cells))
+    runner = trial.suggest_categorical('runner', list(self.grid.runners))
+    seed = trial.suggest_int('seed', 0, self.grid.seeds - 1)
+    point = (cell, runner, seed)
+    done = storage_lib.completed(self.study).get(point)
+    if done is not None:
+      trial.set_user_attr('note', f'already done by trial {done.number}; nothing was run')
+      raise optuna.TrialPruned()
+    config = self.grid.run_config(self.options.folder, cell, runner, seed)
+    return self._train(trial, config)
+
+  def _train(self, trial, config: config_lib.TrainConfig) -> float:
+    name = os.path.basename(config.workdir)
+    logs = os.path.join(self.options.folder, 'logs')
+    os.makedirs(logs, exist_ok=True)
+    log_path = os.path.join(logs, name + '.log')
+    command = [sys.executable, TRAINER] + config_lib.flag_lines(config)
+    if trial.user_attrs.get('error'):  # a retry starts with its failed trial's attributes
+      trial.set_user_attr('retried_after', trial.user_attrs['error'])
+      trial.set_user_attr('error', None)
+    trial.set_user_attr('folder', os.path.abspath(config.workdir))
+    trial.set_user_attr('host', socket.gethostname())
+    trial.set_user_attr('command', shlex.join(['python', 'train_mnist_rnn.py',
+                                               f'--flagfile={config.workdir}/flags.txt']))
+    logging.info('trial %d: %s started (log %s)', trial.number, name, log_path)
+    start = time.monotonic()
+    with open(log_path, 'a', encoding='utf-8') as log:
+      log.write(f'# trial {trial.number} of study {self.study.study_name}: '
+                f'{shlex.join(command)}\n')
+      log.flush()
+      with self._lock:
+        if self.stopping:
+          raise optuna.TrialPruned()
+        child = subprocess.Popen(command, stdin=subprocess.DEVNULL, stdout=log,
+                                 stderr=subprocess.STDOUT, start_new_session=True,
+                                 preexec_fn=_die_with_parent)
+        self._children.add(child)
+      try:
+        returncode = child.wait()
+      finally:
+        with self._lock:
+          self._children.discard(child)
+    seconds = time.monotonic() - start
+    trial.set_user_attr('wall_seconds', seconds)
+    if returncode != 0:
+      reason = _reason(returncode, log_path)
+      if returncode == errors.EXIT_INTERRUPTED and self.stopping:
+        reason = f'stopped by {self.stopping}; its checkpoint resumes on the next run'
+      trial.set_user_attr('error', reason)
+      self.ran.append((trial.number, name, 'failed: ' + reason))
+      logging.warning('trial %d: %s failed after %.0fs: %s', trial.number, name, seconds,
+                      reason)
+      raise RunFailed(f'{name}: {reason}')
+    try:
+      result = run_results.summarize(config.workdir, config.epochs)
+    except (OSError, run_results.IncompleteRun) as e:
+      trial.set_user_attr('error', str(e))
+      self.ran.append((trial.number, name, f'failed: {e}'))
+      raise RunFailed(str(e)) from None
+    for key, value in result.items():
+      trial.set_user_attr(key, value)
+    self.ran.append((trial.number, name, 'done'))
+    logging.info('trial %d: %s done in %.0fs: final test accuracy %.4f', trial.number,
+                 name, seconds, result['final_test_accuracy'])
+    return result['final_test_accuracy']
