@@ -80,7 +80,7 @@ def run(grid: Grid, options: Options, flag_lines: Optional[list] = None) -> Outc
                  f'; {len(requeued)} failed before, enqueued again' if requeued else '')
     worker = worker_lib.Worker(study, grid, worker_lib.Options(
         folder=options.folder, jobs=options.jobs,
-        heartbeat_seconds=options.heartbeat_seconds))
+        heartbeat_seconds=options.heartbeat_seconds, shown_url=shown))
     previous = {sig: signal.signal(sig, lambda s, f: worker.stop(signal.Signals(s).name))
                 for sig in (signal.SIGINT, signal.SIGTERM)}
     try:

@@ -71,16 +71,23 @@ def open_storage(url: str, heartbeat_seconds: int) -> optuna.storages.RDBStorage
     # recipe for serializable SQLite, below), a claim is one locked read-and-write;
     # another worker waits up to `timeout` seconds for the lock.
     engine_kwargs['connect_args'] = {'timeout': 60, 'isolation_level': None}
-  try:
-    storage = optuna.storages.RDBStorage(
-        url, engine_kwargs=engine_kwargs, heartbeat_interval=heartbeat_seconds,
-        grace_period=3 * heartbeat_seconds,
-        heartbeat_stale_trial_callback=optuna.storages.RetryHeartbeatStaleTrialCallback(
-            MAX_RETRIES))
-  except Exception as e:  # pylint: disable=broad-except  (SQLAlchemy, drivers, Alembic)
-    what = ('is not an Optuna study database' if sqlite
-            and os.path.exists(url.removeprefix('sqlite:///')) else 'cannot be opened')
-    raise StudyError(f'study storage {shown_url(url)} {what}: {_first_line(e)}') from None
+  for attempt in range(3):
+    try:
+      storage = optuna.storages.RDBStorage(
+          url, engine_kwargs=engine_kwargs, heartbeat_interval=heartbeat_seconds,
+          grace_period=3 * heartbeat_seconds,
+          heartbeat_stale_trial_callback=optuna.storages.RetryHeartbeatStaleTrialCallback(
+              MAX_RETRIES))
+      break
+    except Exception as e:  # pylint: disable=broad-except  (SQLAlchemy, drivers, Alembic)
+      # Workers started together on a new database race to create Optuna's tables;
+      # the loser finds them made a moment later.
+      if 'already exists' in _first_line(e) and attempt < 2:
+        time.sleep(1 + attempt)
+        continue
+      what = ('is not an Optuna study database' if sqlite
+              and os.path.exists(url.removeprefix('sqlite:///')) else 'cannot be opened')
+      raise StudyError(f'study storage {shown_url(url)} {what}: {_first_line(e)}') from None
   if sqlite:
     sqlalchemy.event.listen(storage.engine, 'begin',
                             lambda connection: connection.exec_driver_sql('BEGIN IMMEDIATE'))

@@ -19,6 +19,7 @@ import subprocess
 import sys
 import threading
 import time
+import traceback
 
 from absl import logging
 import optuna
@@ -44,6 +45,7 @@ class Options:
   folder: str                 # this worker's comparison folder: runs, logs, report
   jobs: int = 2               # runs at once, each its own process
   heartbeat_seconds: int = 30  # a silent worker's trials fail after 3 of these
+  shown_url: str = ''          # the storage, password hidden, for messages
 
 
 def _die_with_parent():  # pragma: no cover  (runs in the child, between fork and exec)
@@ -93,8 +95,30 @@ class Worker:
     if self.stopping or not self._waiting():
       study.stop()
 
+  def _reachable(self) -> bool:
+    try:
+      self.study.get_trials(deepcopy=False, states=(TrialState.WAITING,))
+      return True
+    except Exception:  # pylint: disable=broad-except  (whatever the driver raises)
+      return False
+
   def _running_elsewhere(self) -> bool:
     return bool(self.study.get_trials(deepcopy=False, states=(TrialState.RUNNING,)))
+
+  def _quiet_heartbeat_failures(self) -> None:
+    """Optuna's heartbeat thread dies with a traceback when the database goes away; say
+    it in one line instead (the run goes on, and the trial's end reports the loss)."""
+    previous = threading.excepthook
+
+    def hook(args):
+      frames = traceback.extract_tb(args.exc_traceback)
+      if any(f.name == '_record_heartbeat' for f in frames):
+        logging.warning('the study\'s database %s cannot be reached (%s); the runs in'
+                        ' progress go on in their folders', self.options.shown_url,
+                        type(args.exc_value).__name__)
+        return
+      previous(args)
+    threading.excepthook = hook
 
   def run(self) -> None:
     """Takes waiting trials until none is left (or `stop`).
@@ -104,6 +128,7 @@ class Worker:
     (fail_stale_trials with RetryHeartbeatStaleTrialCallback), and this worker runs it.
     """
     optuna.logging.set_verbosity(optuna.logging.ERROR)  # this module logs each trial
+    self._quiet_heartbeat_failures()
     while not self.stopping:
       optuna.storages.fail_stale_trials(self.study)
       if self._waiting():
@@ -111,6 +136,11 @@ class Worker:
           self.study.optimize(self.objective, n_jobs=self.options.jobs,
                               catch=(RunFailed,), callbacks=[self._after_trial])
         except Exception as e:  # pylint: disable=broad-except  (the storage's, Optuna's)
+          if not self._reachable():
+            raise storage_lib.StudyError(
+                f'the study\'s database {self.options.shown_url} went away; the runs in'
+                ' progress finished (or saved a checkpoint) in their folders, and are'
+                ' reported once it is back: rerun the same command then') from None
           raise storage_lib.StudyError(
               f'study {self.study.study_name!r} failed: {type(e).__name__}:'
               f' {str(e).splitlines()[0][:300] if str(e) else ""}; finished runs are kept'
