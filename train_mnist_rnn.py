@@ -139,6 +139,24 @@ _STUDY = flags.DEFINE_string('study', 'compare', '--compare: the study\'s name i
                              ' --storage.')
 _REPORT = flags.DEFINE_boolean('report', False, '--compare: train nothing; make the'
                                ' report from the study as it is.')
+_TUNE = flags.DEFINE_boolean(
+    'tune', False, '--compare: first tune each cell on validation accuracy (TPE over'
+    ' --tune_space, --tune_trials runs at the --tune_epochs/--tune_train_examples budget),'
+    ' then compare each cell\'s best configuration over --seeds at the full budget.')
+_TUNE_TRIALS = flags.DEFINE_integer('tune_trials', 20, '--tune: runs per cell.',
+                                    lower_bound=1)
+_TUNE_EPOCHS = flags.DEFINE_integer('tune_epochs', 3, '--tune: epochs of a search run.',
+                                    lower_bound=1)
+_TUNE_TRAIN_EXAMPLES = flags.DEFINE_integer(
+    'tune_train_examples', 20000, '--tune: training examples of a search run (0 = all).',
+    lower_bound=0)
+_TUNE_SPACE = flags.DEFINE_string(
+    'tune_space', os.path.join(os.path.dirname(os.path.abspath(__file__)), 'configs',
+                               'tune_space.json'),
+    '--tune: the search space, a JSON file (see configs/tune_space.json).')
+_TUNE_PRUNING = flags.DEFINE_boolean(
+    'tune_pruning', True, '--tune: stop a search run whose validation accuracy after an'
+    ' epoch is below the median of earlier runs at that epoch (Optuna\'s MedianPruner).')
 _HEARTBEAT_SECONDS = flags.DEFINE_integer(
     'heartbeat_seconds', 30, '--compare: a worker records it is alive this often; a'
     ' run whose worker is silent for 3 of these is failed and retried by another.',
@@ -180,6 +198,10 @@ flags.register_validator('compare_runners', _names_in(model_config.RUNNERS),
 flags.register_multi_flags_validator(
     ['report', 'compare'], lambda d: d['compare'] or not d['report'],
     message='--report makes the report of a --compare study: add --compare')
+flags.register_multi_flags_validator(
+    ['tune', 'compare', 'validation_examples'],
+    lambda d: not d['tune'] or (d['compare'] and d['validation_examples'] > 0),
+    message='--tune tunes on a validation split: give --compare and --validation_examples=N')
 flags.register_multi_flags_validator(
     ['time_major', 'runner'], lambda d: not (d['time_major'] and d['runner'] == 'static'),
     message='--time_major applies to --runner=dynamic only')
@@ -323,10 +345,25 @@ def _compare(config):
                          towers=towers)
   folder = _WORKDIR.value or (config_lib.default_workdir(config, compare=True)
                               + grid.folder_suffix())
-  outcome = comparison.run(grid, comparison.Options(
+  if _TUNE.value and not _WORKDIR.value:
+    folder += '_tuned'
+  options = comparison.Options(
       folder=folder, storage=_STORAGE.value, study=_STUDY.value, jobs=jobs,
-      heartbeat_seconds=_HEARTBEAT_SECONDS.value, report_only=_REPORT.value),
-      flag_lines=_compare_flag_lines(config, folder))
+      heartbeat_seconds=_HEARTBEAT_SECONDS.value, report_only=_REPORT.value)
+  lines = _compare_flag_lines(config, folder)
+  if _TUNE.value:
+    from study import tuning  # pylint: disable=g-import-not-at-top
+    outcome = tuning.run(grid, options, tuning.Options(
+        trials=_TUNE_TRIALS.value, epochs=_TUNE_EPOCHS.value,
+        train_examples=_TUNE_TRAIN_EXAMPLES.value, space=_TUNE_SPACE.value,
+        prune=_TUNE_PRUNING.value), lines + [
+            '--tune', f'--tune_trials={_TUNE_TRIALS.value}',
+            f'--tune_epochs={_TUNE_EPOCHS.value}',
+            f'--tune_train_examples={_TUNE_TRAIN_EXAMPLES.value}',
+            f'--tune_space={_TUNE_SPACE.value}',
+            '--tune_pruning' if _TUNE_PRUNING.value else '--notune_pruning'])
+  else:
+    outcome = comparison.run(grid, options, flag_lines=lines)
   if outcome.markdown:
     print(outcome.markdown, end='')
     sys.stdout.flush()

@@ -21,6 +21,9 @@ class Grid:
   runners: tuple = tuple(model_config.RUNNERS)
   seeds: int = 1               # seeds 0..seeds-1
   towers: int = 1              # each run's --towers (speed only)
+  # Per cell, flags that replace the base's (the tuned configuration of each cell):
+  # ((cell, ((flag, value), ...)), ...).
+  overrides: tuple = ()
 
   def points(self) -> list:
     """[(cell, runner, seed)], seed by seed, so that an interrupted study holds whole
@@ -33,10 +36,9 @@ class Grid:
   def run_config(self, folder: str, cell: str, runner: str, seed: int
                  ) -> config_lib.TrainConfig:
     """The TrainConfig of one run, in `folder`/<run_name(cell, runner, seed)>."""
-    model = dataclasses.replace(self.base.model, cell=cell, runner=runner,
-                                time_major=False, seed=seed, towers=self.towers)
-    return dataclasses.replace(self.base, model=model,
-                               workdir=os.path.join(folder, run_name(cell, runner, seed)))
+    return with_flags(self.base, dict(dict(self.overrides).get(cell, ())), cell=cell,
+                      runner=runner, time_major=False, seed=seed, towers=self.towers,
+                      workdir=os.path.join(folder, run_name(cell, runner, seed)))
 
   def settings(self) -> dict:
     """What identifies the grid (stored in the study; another grid is refused):
@@ -45,6 +47,8 @@ class Grid:
               if k not in _NOT_IDENTITY}
     values.update(compare_cells=','.join(self.cells),
                   compare_runners=','.join(self.runners), seeds=self.seeds)
+    if self.overrides:
+      values['tuned'] = {cell: dict(flags) for cell, flags in self.overrides}
     return values
 
   def folder_suffix(self) -> str:
@@ -58,6 +62,17 @@ class Grid:
     if self.seeds != 1:
       parts.append(f'seeds{self.seeds}')
     return ''.join('_' + p for p in parts)
+
+
+def with_flags(config: config_lib.TrainConfig, values: dict = None, **more
+               ) -> config_lib.TrainConfig:
+  """`config` with the named flags replaced, whether they belong to the model or the run."""
+  values = {**(values or {}), **more}
+  model_fields = {f.name for f in dataclasses.fields(config.model)}
+  model = dataclasses.replace(config.model, **{k: v for k, v in values.items()
+                                               if k in model_fields})
+  return dataclasses.replace(config, model=model, **{k: v for k, v in values.items()
+                                                     if k not in model_fields})
 
 
 def run_name(cell: str, runner: str, seed: int) -> str:

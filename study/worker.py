@@ -27,6 +27,7 @@ from optuna.trial import TrialState
 
 from mnist_rnn import config as config_lib
 from mnist_rnn import errors
+from mnist_rnn import metrics_log
 from study import grid as grid_lib
 from study import run_results
 from study import storage as storage_lib
@@ -166,9 +167,50 @@ class Worker:
       trial.set_user_attr('note', f'already done by trial {done.number}; nothing was run')
       raise optuna.TrialPruned()
     config = self.grid.run_config(self.options.folder, cell, runner, seed)
-    return self._train(trial, config)
+    result = self.train(trial, config)
+    logging.info('trial %d: %s done: final test accuracy %.4f', trial.number,
+                 os.path.basename(config.workdir), result['final_test_accuracy'])
+    return result['final_test_accuracy']
 
-  def _train(self, trial, config: config_lib.TrainConfig) -> float:
+  def _watch(self, child, trial, config, prune: bool) -> int:
+    """Waits for `child`; with `prune`, reports each new epoch's validation accuracy to
+    the trial and stops the run (SIGTERM: it saves) when Optuna's pruner says so.
+
+    Returns:
+      (the exit code or None when the run was pruned, the last epoch reported).
+    """
+    if not prune:
+      return child.wait(), 0
+    path = os.path.join(config.workdir, 'metrics.jsonl')
+    reported = 0
+    while True:
+      try:
+        returncode = child.wait(timeout=0.5)
+      except subprocess.TimeoutExpired:
+        returncode = None
+      for record in metrics_log.read(path)[reported:]:
+        reported = record['epoch']
+        trial.report(record['validation_accuracy'], reported)
+        if reported < config.epochs and trial.should_prune():
+          child.send_signal(signal.SIGTERM)
+          child.wait()
+          return None, reported
+      if returncode is not None:
+        return returncode, reported
+
+  def train(self, trial, config: config_lib.TrainConfig, prune: bool = False,
+            keep_test: bool = True) -> dict:
+    """Runs `config` as a trainer process for `trial`; its results become the trial's
+    user attributes (without those of the test set unless `keep_test`: a search must
+    not see them).
+
+    Returns:
+      run_results.summarize of the finished run.
+
+    Raises:
+      RunFailed: the process failed or was killed (the reason is the trial's 'error').
+      optuna.TrialPruned: `prune` and the pruner stopped it.
+    """
     name = os.path.basename(config.workdir)
     logs = os.path.join(self.options.folder, 'logs')
     os.makedirs(logs, exist_ok=True)
@@ -195,12 +237,17 @@ class Worker:
                                  preexec_fn=_die_with_parent)
         self._children.add(child)
       try:
-        returncode = child.wait()
+        returncode, reported = self._watch(child, trial, config, prune)
       finally:
         with self._lock:
           self._children.discard(child)
     seconds = time.monotonic() - start
     trial.set_user_attr('wall_seconds', seconds)
+    if returncode is None:
+      trial.set_user_attr('pruned_after_epoch', reported)
+      logging.info('trial %d: %s pruned after epoch %d (%.0fs)', trial.number, name,
+                   reported, seconds)
+      raise optuna.TrialPruned()
     if returncode != 0:
       reason = _reason(returncode, log_path)
       if returncode == errors.EXIT_INTERRUPTED and self.stopping:
@@ -217,8 +264,8 @@ class Worker:
       self.ran.append((trial.number, name, f'failed: {e}'))
       raise RunFailed(str(e)) from None
     for key, value in result.items():
-      trial.set_user_attr(key, value)
+      if keep_test or 'test' not in key:
+        trial.set_user_attr(key, value)
     self.ran.append((trial.number, name, 'done'))
-    logging.info('trial %d: %s done in %.0fs: final test accuracy %.4f', trial.number,
-                 name, seconds, result['final_test_accuracy'])
-    return result['final_test_accuracy']
+    logging.info('trial %d: %s finished in %.0fs', trial.number, name, seconds)
+    return result

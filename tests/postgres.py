@@ -96,3 +96,23 @@ def _new_database(url: str) -> str:
     connection.exec_driver_sql(f'CREATE DATABASE {name}')
   engine.dispose()
   return url.rsplit('/', 1)[0] + '/' + name
+
+
+def main(argv):
+  """`python -m tests.postgres start`: starts a server for a whole test session and
+  prints the shell lines that name it (.ci/run evals them); `stop FOLDER` stops it."""
+  if argv[1:2] == ['start']:
+    s = Server()
+    print(f'export {ENV}={s.url}')
+    print(f'export MNIST_RNN_TEST_POSTGRES_FOLDER={s.folder}')
+  elif argv[1:2] == ['stop'] and len(argv) == 3:
+    s = Server.__new__(Server)
+    s.folder, s.data = argv[2], os.path.join(argv[2], 'data')
+    s.remove()
+  else:
+    raise SystemExit('usage: python -m tests.postgres start | stop FOLDER')
+
+
+if __name__ == '__main__':
+  import sys  # pylint: disable=g-import-not-at-top
+  main(sys.argv)

@@ -1,0 +1,264 @@
+"""`--compare --tune`: tune each cell on validation accuracy, then compare the tuned cells.
+
+For each cell of the grid, a study `<study>-tune-<cell>` searches the space of
+configs/tune_space.json (or --tune_space) with Optuna's TPE sampler: `--tune_trials`
+runs at a small budget (--tune_epochs, --tune_train_examples), each an ordinary
+trainer process in <folder>/tune/, its value the final-epoch validation accuracy.
+Optuna's median pruner may stop a run whose validation accuracy after an epoch is
+below the median of the runs before it at that epoch. Then each cell's best
+configuration is run with every seed at the full budget as the comparison study
+`<study>`, whose report is the only place test accuracy appears (as in Greff et al.:
+tune each variant, then compare). Like the comparison, every invocation on any machine
+does a share, and the same command again does only what is missing.
+"""
+
+import dataclasses
+import json
+import os
+import signal
+
+from absl import logging
+import optuna
+from optuna.trial import TrialState
+
+from mnist_rnn import config as config_lib
+from mnist_rnn import workdir as workdir_lib
+from study import comparison
+from study import grid as grid_lib
+from study import storage as storage_lib
+from study import worker as worker_lib
+
+_KINDS = ('float', 'int', 'categorical')
+_NOTE = 'note'  # a user attribute of trials that ran nothing (they do not count)
+
+
+@dataclasses.dataclass(frozen=True)
+class Options:
+  trials: int = 20             # per cell
+  epochs: int = 3
+  train_examples: int = 20000
+  space: str = ''              # a JSON file (configs/tune_space.json)
+  prune: bool = True
+
+
+def load_space(path: str) -> dict:
+  """The search space of `path`: {flag: spec}, each spec checked.
+
+  Raises:
+    storage_lib.StudyError: the file is missing, not JSON, or names an unknown flag or
+      kind (the message names the file and the entry).
+  """
+  try:
+    with open(path, encoding='utf-8') as f:
+      raw = json.load(f)
+  except (OSError, ValueError) as e:
+    raise storage_lib.StudyError(f'--tune_space={path}: {e}') from None
+  flags = set(config_lib.flatten(config_lib.TrainConfig()))
+  space = {}
+  for name, spec in raw.items():
+    if name.startswith('_'):
+      continue  # a comment
+    if name not in flags or name in ('cell', 'runner', 'seed', 'workdir', 'epochs'):
+      raise storage_lib.StudyError(f'--tune_space={path}: {name!r} is not a flag it can tune')
+    if not isinstance(spec, dict) or spec.get('type') not in _KINDS or (
+        spec['type'] == 'categorical' and not spec.get('choices')) or (
+            spec['type'] != 'categorical' and not spec.get('low', 0) < spec.get('high', 0)):
+      raise storage_lib.StudyError(f'--tune_space={path}: {name!r} needs a type of'
+                                   f' {", ".join(_KINDS)} with low < high or choices')
+    space[name] = spec
+  return space
+
+
+def suggest(trial, space: dict, cell: str) -> dict:
+  """One configuration from `space` for `cell` (entries with `cells` apply to those)."""
+  values = {}
+  for name, spec in space.items():
+    if 'cells' in spec and cell not in spec['cells']:
+      continue
+    if spec['type'] == 'float':
+      values[name] = trial.suggest_float(name, spec['low'], spec['high'],
+                                         log=spec.get('log', False))
+    elif spec['type'] == 'int':
+      values[name] = trial.suggest_int(name, spec['low'], spec['high'],
+                                       log=spec.get('log', False))
+    else:
+      values[name] = trial.suggest_categorical(name, spec['choices'])
+  return values
+
+
+def _counted(study, but=None) -> int:
+  """Trials that count towards --tune_trials: finished or running, not notes."""
+  return sum(1 for t in study.get_trials(deepcopy=False)
+             if t.state in (TrialState.COMPLETE, TrialState.PRUNED, TrialState.RUNNING)
+             and _NOTE not in t.user_attrs and t.number != but)
+
+
+class _Search:
+  """This worker's share of one cell's search."""
+
+  def __init__(self, study, grid, cell, options, tune, space, worker):
+    self.study, self.grid, self.cell = study, grid, cell
+    self.options, self.tune, self.space, self.worker = options, tune, space, worker
+
+  def objective(self, trial) -> float:
+    if self.worker.stopping:
+      raise optuna.TrialPruned()
+    if _counted(self.study, but=trial.number) >= self.tune.trials:
+      trial.set_user_attr(_NOTE, 'the search had its trials already; nothing was run')
+      raise optuna.TrialPruned()
+    params = suggest(trial, self.space, self.cell)
+    config = grid_lib.with_flags(
+        self.grid.base, params, cell=self.cell, runner=self.grid.runners[0],
+        time_major=False, seed=0, towers=self.grid.towers, epochs=self.tune.epochs,
+        train_examples=self.tune.train_examples,
+        workdir=os.path.join(self.options.folder, 'tune',
+                             f'{self.cell}_trial{trial.number:03d}'))
+    result = self.worker.train(trial, config, prune=self.tune.prune, keep_test=False)
+    value = result['validation_accuracy_curve'][-1]
+    logging.info('tune %s trial %d: validation accuracy %.4f with %s', self.cell,
+                 trial.number, value, params)
+    return value
+
+  def _after_trial(self, study, trial):
+    del trial
+    if self.worker.stopping or (_counted(study) >= self.tune.trials and not study.get_trials(
+        deepcopy=False, states=(TrialState.WAITING,))):
+      study.stop()
+
+  def run(self) -> None:
+    """Runs trials until the cell's search has them all; then waits for those of other
+    workers (a dead worker's trial is failed by its heartbeat and run again here)."""
+    while not self.worker.stopping:
+      optuna.storages.fail_stale_trials(self.study)
+      waiting = self.study.get_trials(deepcopy=False, states=(TrialState.WAITING,))
+      if waiting or _counted(self.study) < self.tune.trials:
+        self.study.optimize(self.objective, n_jobs=self.options.jobs,
+                            catch=(worker_lib.RunFailed,), callbacks=[self._after_trial])
+      elif self.study.get_trials(deepcopy=False, states=(TrialState.RUNNING,)):
+        self.worker._stopped.wait(self.options.heartbeat_seconds)  # pylint: disable=protected-access
+      else:
+        return
+
+
+def _join(storage, name, settings, pruner):
+  try:
+    study = optuna.create_study(storage=storage, study_name=name, direction='maximize',
+                                sampler=optuna.samplers.TPESampler(seed=0), pruner=pruner)
+    study.set_metric_names(['final_validation_accuracy'])
+    study.set_user_attr('tune', settings)
+    return study
+  except optuna.exceptions.DuplicatedStudyError:
+    study = optuna.load_study(study_name=name, storage=storage, pruner=pruner,
+                              sampler=optuna.samplers.TPESampler(seed=0))
+  saved = study.user_attrs.get('tune', {})
+  differ = [f'{k}: {saved.get(k)} there, {v} here' for k, v in settings.items()
+            if saved.get(k) != v]
+  if differ:
+    raise storage_lib.StudyError(f'study {name!r} was made for another search'
+                                 f' ({"; ".join(differ)}); give another --workdir (or'
+                                 ' --study) for this one')
+  return study
+
+
+def run(grid: grid_lib.Grid, options: comparison.Options, tune: Options,
+        flag_lines=None) -> comparison.Outcome:
+  """Tunes each cell, then runs and reports the comparison of the tuned cells."""
+  space = load_space(tune.space)
+  url = options.storage or storage_lib.default_url(options.folder)
+  shown = storage_lib.shown_url(url)
+  pruner = (optuna.pruners.MedianPruner(n_startup_trials=5, n_warmup_steps=0)
+            if tune.prune else optuna.pruners.NopPruner())
+  settings = {**grid.settings(), 'space': space, 'tune_trials': tune.trials,
+              'tune_epochs': tune.epochs, 'tune_train_examples': tune.train_examples,
+              'pruning': tune.prune}
+  with workdir_lib.created(options.folder):
+    storage = storage_lib.open_storage(url, options.heartbeat_seconds)
+    searches = {cell: _join(storage, f'{options.study}-tune-{cell}', settings, pruner)
+                for cell in grid.cells}
+  best = {}
+  for cell, study in searches.items():
+    logging.info('tune %s in %s: %d of %d trials done or running', cell, shown,
+                 _counted(study), tune.trials)
+    if not options.report_only:
+      worker = worker_lib.Worker(study, grid, worker_lib.Options(
+          folder=options.folder, jobs=options.jobs,
+          heartbeat_seconds=options.heartbeat_seconds, shown_url=shown))
+      previous = {sig: signal.signal(sig, lambda s, f, w=worker: w.stop(
+          signal.Signals(s).name)) for sig in (signal.SIGINT, signal.SIGTERM)}
+      try:
+        _Search(study, grid, cell, options, tune, space, worker).run()
+      finally:
+        for sig, handler in previous.items():
+          signal.signal(sig, handler)
+      if worker.stopping:
+        return comparison.Outcome(error=f'interrupted by {worker.stopping} while tuning'
+                                  f' {cell}; rerun the same command to go on',
+                                  exit_code=130)
+    complete = study.get_trials(deepcopy=False, states=(TrialState.COMPLETE,))
+    if not complete:
+      return comparison.Outcome(error=f'tuning {cell}: no trial finished; see'
+                                f' {options.folder}/logs', exit_code=1)
+    best[cell] = study.best_trial
+  tuned = dataclasses.replace(grid, overrides=tuple(
+      (cell, tuple(sorted(best[cell].params.items()))) for cell in grid.cells))
+  text = tuning_markdown(searches, best, tune)
+  with open(os.path.join(options.folder, 'tuning.md'), 'w', encoding='utf-8') as f:
+    f.write(text)
+  _importance_picture(searches, os.path.join(options.folder, 'tuning.png'))
+  outcome = comparison.run(tuned, options, flag_lines)
+  return dataclasses.replace(outcome, markdown=text + '\n' + outcome.markdown)
+
+
+def importances(study) -> dict:
+  """fANOVA importances of the parameters over the completed trials ({} with fewer
+  than 2, or when all trials share one value)."""
+  complete = study.get_trials(deepcopy=False, states=(TrialState.COMPLETE,))
+  if len(complete) < 2:
+    return {}
+  try:
+    return optuna.importance.get_param_importances(
+        study, evaluator=optuna.importance.FanovaImportanceEvaluator(seed=0))
+  except (ValueError, RuntimeError):
+    return {}
+
+
+def tuning_markdown(searches: dict, best: dict, tune: Options) -> str:
+  """The search in words: each cell's best configuration, its trials, its importances."""
+  lines = [f'Tuned on validation accuracy ({tune.trials} trials per cell, {tune.epochs}'
+           f' epochs on {tune.train_examples} training examples, TPE'
+           f'{", median pruning" if tune.prune else ""}):', '',
+           '| cell | best validation acc | best configuration | trials: complete, pruned,'
+           ' failed | run time | fANOVA importance |', '|---|---|---|---|---|---|']
+  for cell, study in searches.items():
+    trials = study.get_trials(deepcopy=False)
+    count = {s: sum(t.state == s and _NOTE not in t.user_attrs for t in trials)
+             for s in (TrialState.COMPLETE, TrialState.PRUNED, TrialState.FAIL)}
+    seconds = sum(t.user_attrs.get('wall_seconds', 0) for t in trials)
+    params = ', '.join(f'{k}={_short(v)}' for k, v in sorted(best[cell].params.items()))
+    weights = ', '.join(f'{k} {v:.2f}' for k, v in importances(study).items()) or 'n/a'
+    lines.append(f'| {cell} | {100 * best[cell].value:.2f}% | {params} |'
+                 f' {count[TrialState.COMPLETE]}, {count[TrialState.PRUNED]},'
+                 f' {count[TrialState.FAIL]} | {seconds / 60:.1f} min | {weights} |')
+  return '\n'.join(lines) + '\n'
+
+
+def _short(value) -> str:
+  return f'{value:.3g}' if isinstance(value, float) else str(value)
+
+
+def _importance_picture(searches: dict, path: str) -> None:
+  import matplotlib  # pylint: disable=g-import-not-at-top
+  matplotlib.use('Agg')
+  import matplotlib.pyplot as plt  # pylint: disable=g-import-not-at-top
+  fig, axes = plt.subplots(1, len(searches), figsize=(5 * len(searches), 3.2), squeeze=False)
+  for ax, (cell, study) in zip(axes[0], searches.items()):
+    values = importances(study)
+    names = list(values)[::-1]
+    ax.barh(names, [values[n] for n in names], color='C0')
+    ax.set_xlim(0, 1)
+    ax.set_title(f'{cell}: fANOVA importance of each parameter')
+    if not values:
+      ax.text(0.5, 0.5, 'too few trials', ha='center', transform=ax.transAxes)
+  fig.tight_layout()
+  fig.savefig(path, dpi=100)
+  plt.close(fig)

@@ -1,0 +1,97 @@
+"""--compare --tune end to end on the embedded database: each cell searched on
+validation accuracy, its best configuration compared over seeds; pruning; bad input."""
+
+import json
+import os
+
+import optuna
+import pytest
+
+from study import tuning
+from tests.test_cli import ROOT, assert_one_line_error, run_cli
+from tests.test_study import TINY, metrics
+
+SMALL = [*TINY, '--tune', '--compare_cells=lstm,gru', '--compare_runners=static',
+         '--seeds=2', '--epochs=1', '--validation_examples=128', '--tune_trials=3',
+         '--tune_epochs=1', '--tune_train_examples=256', '--jobs=2']
+
+
+@pytest.fixture(scope='module')
+def tuned(tmp_path_factory):
+  folder = str(tmp_path_factory.mktemp('tune') / 'cmp')
+  result = run_cli(*SMALL, f'--workdir={folder}')
+  assert result.returncode == 0, result.stderr[-3000:]
+  return folder, result
+
+
+def test_each_cell_is_searched_on_validation_accuracy_alone(tuned):
+  folder, _ = tuned
+  url = f'sqlite:///{folder}/study.db'
+  for cell in ('lstm', 'gru'):
+    search = optuna.load_study(study_name=f'compare-tune-{cell}', storage=url)
+    done = search.get_trials(states=(optuna.trial.TrialState.COMPLETE,))
+    assert len(done) == 3
+    for t in done:
+      run = os.path.basename(t.user_attrs['folder'])
+      records = metrics(os.path.join(folder, 'tune'), run)
+      assert t.value == records[-1]['validation_accuracy']  # the objective
+      assert not [k for k in t.user_attrs if 'test' in k]  # the search never saw test
+      assert set(t.params) == ({'learning_rate', 'num_units', 'clip_norm', 'batch_size'}
+                               | ({'forget_bias'} if cell == 'lstm' else set()))
+    # The comparison ran the best configuration of the cell, every seed.
+    best = search.best_trial.params
+    for seed in (0, 1):
+      saved = open(os.path.join(folder, f'{cell}_static_seed{seed}', 'flags.txt')).read()
+      for name, value in best.items():
+        assert f'--{name}={value}\n' in saved, (name, value)
+
+
+def test_the_report_gives_best_parameters_importances_and_the_comparison(tuned):
+  folder, result = tuned
+  text = open(os.path.join(folder, 'tuning.md')).read()
+  assert text in result.stdout and '| lstm |' in text and '| gru |' in text
+  assert 'learning_rate' in text and 'fANOVA' in text
+  assert '| lstm | static | 2 |' in result.stdout  # then the tuned comparison
+  assert 'test acc at best-validation epoch' in result.stdout
+  with open(os.path.join(folder, 'tuning.png'), 'rb') as f:
+    assert f.read(8) == b'\x89PNG\r\n\x1a\n'
+  again = run_cli(*SMALL, f'--workdir={folder}')  # done: nothing is run again
+  assert again.returncode == 0 and '3 of 3 trials done or running' in again.stderr
+  assert again.stdout == result.stdout
+
+
+def test_a_run_below_the_pruners_bar_is_stopped_after_an_epoch(tmp_path):
+  from mnist_rnn import config as config_lib  # pylint: disable=g-import-not-at-top
+  from study import grid as grid_lib  # pylint: disable=g-import-not-at-top
+  from study import worker as worker_lib  # pylint: disable=g-import-not-at-top
+  study = optuna.create_study(direction='maximize',
+                              pruner=optuna.pruners.ThresholdPruner(lower=2.0))
+  base = config_lib.TrainConfig(train_examples=2048, test_examples=256, batch_size=64,
+                                epochs=4, validation_examples=128,
+                                model=config_lib.ModelConfig(num_units=8))
+  grid = grid_lib.Grid(base)
+  worker = worker_lib.Worker(study, grid, worker_lib.Options(folder=str(tmp_path)))
+  config = grid_lib.with_flags(base, workdir=str(tmp_path / 'run'))
+  trial = study.ask()
+  with pytest.raises(optuna.TrialPruned):
+    worker.train(trial, config, prune=True)
+  frozen = study.trials[0]
+  assert list(frozen.intermediate_values) == [1]  # reported epoch 1, stopped there
+  epochs = [r['epoch'] for r in metrics(str(tmp_path), 'run')]
+  assert epochs[0] == 1 and len(epochs) < 4  # SIGTERM: saved and stopped early
+  assert trial.user_attrs['pruned_after_epoch'] == 1
+
+
+def test_the_shipped_space_loads_and_a_bad_one_is_one_line(tmp_path):
+  space = tuning.load_space(os.path.join(ROOT, 'configs', 'tune_space.json'))
+  assert space['learning_rate'] == {'type': 'float', 'low': 0.0003, 'high': 0.01, 'log': True}
+  assert space['forget_bias']['cells'] == ['lstm', 'basic_lstm', 'fused_lstm']
+  (tmp_path / 'space.json').write_text(json.dumps({'dropout': {'type': 'float', 'low': 0,
+                                                               'high': 1}}))
+  result = run_cli(*SMALL, f'--tune_space={tmp_path}/space.json', f'--workdir={tmp_path}/c')
+  assert_one_line_error(result, f"--tune_space={tmp_path}/space.json: 'dropout' is not a"
+                        ' flag it can tune')
+  no_validation = run_cli(*[a for a in SMALL if 'validation' not in a],
+                          f'--workdir={tmp_path}/c')
+  assert_one_line_error(no_validation, '--tune tunes on a validation split')
+  assert no_validation.returncode == 2
