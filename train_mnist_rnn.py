@@ -151,9 +151,8 @@ _TUNE_TRAIN_EXAMPLES = flags.DEFINE_integer(
     'tune_train_examples', 20000, '--tune: training examples of a search run (0 = all).',
     lower_bound=0)
 _TUNE_SPACE = flags.DEFINE_string(
-    'tune_space', os.path.join(os.path.dirname(os.path.abspath(__file__)), 'configs',
-                               'tune_space.json'),
-    '--tune: the search space, a JSON file (see configs/tune_space.json).')
+    'tune_space', '', '--tune: the search space, a JSON file like configs/tune_space.json'
+    ' (empty = that file).')
 _TUNE_PRUNING = flags.DEFINE_boolean(
     'tune_pruning', True, '--tune: stop a search run whose validation accuracy after an'
     ' epoch is below the median of earlier runs at that epoch (Optuna\'s MedianPruner).')
@@ -355,7 +354,8 @@ def _compare(config):
     from study import tuning  # pylint: disable=g-import-not-at-top
     outcome = tuning.run(grid, options, tuning.Options(
         trials=_TUNE_TRIALS.value, epochs=_TUNE_EPOCHS.value,
-        train_examples=_TUNE_TRAIN_EXAMPLES.value, space=_TUNE_SPACE.value,
+        train_examples=_TUNE_TRAIN_EXAMPLES.value, space=_TUNE_SPACE.value or os.path.join(
+            os.path.dirname(os.path.abspath(__file__)), 'configs', 'tune_space.json'),
         prune=_TUNE_PRUNING.value), lines + [
             '--tune', f'--tune_trials={_TUNE_TRIALS.value}',
             f'--tune_epochs={_TUNE_EPOCHS.value}',

@@ -15,6 +15,8 @@ import dataclasses
 import json
 import os
 
+from absl import logging
+
 from mnist_rnn import errors
 
 FILE_NAME = 'segments.jsonl'
@@ -43,13 +45,15 @@ def read(workdir: str, saved_epochs: int = 0) -> list:
   found = []
   if os.path.exists(path):
     with open(path, encoding='utf-8', errors='replace') as f:
-      for line in f:
+      for number, line in enumerate(f, start=1):
         try:
           d = json.loads(line)
           found.append(Segment(d['first_epoch'], d['last_epoch'],
                                d['schedule_start_epoch'], tuple(d.get('flags', ()))))
         except (ValueError, KeyError, TypeError):
-          continue
+          # The file is only ever appended to: the line stays where it is.
+          logging.warning('%s line %d could not be read; left in place, not used', path,
+                          number)
   if not found and saved_epochs:
     found = [Segment(1, saved_epochs, 1)]
   return found

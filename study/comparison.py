@@ -15,6 +15,7 @@ from optuna.trial import TrialState
 
 from mnist_rnn import errors
 from mnist_rnn import workdir as workdir_lib
+from study import grid as grid_lib
 from study import report as report_lib
 from study import storage as storage_lib
 from study import worker as worker_lib
@@ -109,7 +110,8 @@ def _finish(grid, study, options, error='', exit_code=0) -> Outcome:
     running = [p for p in grid.points() if states.get(p) == TrialState.RUNNING]
     if failed and not options.report_only:
       reasons = _last_errors(study)
-      shown = '; '.join(f'{_name(p)}: {reasons.get(p, "not run")}' for p in failed[:3])
+      shown = '; '.join(f'{grid_lib.run_name(*p)}: {reasons.get(p, "not run")}'
+                       for p in failed[:3])
       error = (f'{len(failed)} of {len(grid.points())} runs failed ({shown}'
                f'{"; ..." if len(failed) > 3 else ""}); rerun the same command to retry'
                f' them (logs in {os.path.join(options.folder, "logs")})')
@@ -120,11 +122,6 @@ def _finish(grid, study, options, error='', exit_code=0) -> Outcome:
                    len(report.runs))
   return Outcome(report_lib.markdown(report) if report.combinations else '', error,
                  exit_code, paths)
-
-
-def _name(point) -> str:
-  from study import grid as grid_lib  # pylint: disable=g-import-not-at-top
-  return grid_lib.run_name(*point)
 
 
 def _last_errors(study) -> dict:

@@ -77,7 +77,6 @@ class Worker:
     self._lock = threading.Lock()
     self.stopping = None  # the signal's name once asked to stop
     self._stopped = threading.Event()
-    self.ran = []         # (trial number, run name, outcome) of this worker
 
   def stop(self, signal_name: str) -> None:
     """Asks every running run to save and stop (SIGTERM), and takes no new trial."""
@@ -253,7 +252,6 @@ class Worker:
       if returncode == errors.EXIT_INTERRUPTED and self.stopping:
         reason = f'stopped by {self.stopping}; its checkpoint resumes on the next run'
       trial.set_user_attr('error', reason)
-      self.ran.append((trial.number, name, 'failed: ' + reason))
       logging.warning('trial %d: %s failed after %.0fs: %s', trial.number, name, seconds,
                       reason)
       raise RunFailed(f'{name}: {reason}')
@@ -261,11 +259,9 @@ class Worker:
       result = run_results.summarize(config.workdir, config.epochs)
     except (OSError, run_results.IncompleteRun) as e:
       trial.set_user_attr('error', str(e))
-      self.ran.append((trial.number, name, f'failed: {e}'))
       raise RunFailed(str(e)) from None
     for key, value in result.items():
       if keep_test or 'test' not in key:
         trial.set_user_attr(key, value)
-    self.ran.append((trial.number, name, 'done'))
     logging.info('trial %d: %s finished in %.0fs', trial.number, name, seconds)
     return result

@@ -151,6 +151,19 @@ def test_another_epochs_mid_schedule_is_refused_and_constant_continues(tmp_path)
   assert start == 1 and (segment.first_epoch, segment.last_epoch) == (26, 30)
 
 
+def test_an_unreadable_segment_line_is_left_in_place(tmp_path, caplog):
+  from mnist_rnn import segments  # pylint: disable=g-import-not-at-top
+  segments.append(str(tmp_path), segments.Segment(1, 2, 1, ('--epochs=2',)))
+  with open(tmp_path / 'segments.jsonl', 'a') as f:
+    f.write('{"first_epoch": 3, "last\n')
+  segments.append(str(tmp_path), segments.Segment(3, 4, 3, ('--epochs=4',)))
+  before = (tmp_path / 'segments.jsonl').read_text()
+  assert [(s.first_epoch, s.last_epoch) for s in segments.read(str(tmp_path))] == [(1, 2),
+                                                                                 (3, 4)]
+  assert 'segments.jsonl line 2 could not be read' in caplog.text
+  assert (tmp_path / 'segments.jsonl').read_text() == before
+
+
 def test_learning_rate_of_a_warm_restart(tmp_path):
   # Epochs 1-2 of 2, then a restart over epochs 3-4: the cosine starts over at the peak.
   rates = [train.learning_rate_at(step - 2 * 8, 2 * 8, 1e-3, 'cosine') for step in (16, 20, 24)]

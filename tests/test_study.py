@@ -275,3 +275,23 @@ def test_a_study_file_that_is_not_a_study_is_one_line(tmp_path):
   assert_one_line_error(result, f'study storage sqlite:///{tmp_path}/study.db is not an'
                         ' Optuna study database')
   assert result.returncode == 1 and os.listdir(tmp_path) == ['study.db']
+
+
+def test_ctrl_c_saves_every_run_in_progress_and_the_same_command_resumes(tmp_path):
+  folder = str(tmp_path / 'cmp')
+  args = [*TINY, '--compare_cells=lstm', '--compare_runners=static', '--seeds=1',
+          '--epochs=3', '--train_examples=2048', '--batch_size=8', f'--workdir={folder}']
+  worker = _start(*args)
+  run = os.path.join(folder, 'lstm_static_seed0')
+  _wait_for(lambda: os.path.exists(os.path.join(run, 'metrics.jsonl')))  # epoch 1 done
+  worker.send_signal(signal.SIGINT)
+  _, err = worker.communicate(timeout=120)
+  assert worker.returncode == 130, err[-2000:]
+  lines = [l for l in err.splitlines() if l.startswith('train_mnist_rnn.py: error:')]
+  assert lines == ['train_mnist_rnn.py: error: interrupted by SIGINT: the runs in progress'
+                   ' saved their checkpoints; rerun the same command to resume them']
+  again = run_cli(*args)
+  assert again.returncode == 0, again.stderr[-2000:]
+  log = open(os.path.join(folder, 'logs', 'lstm_static_seed0.log')).read()
+  assert 'interrupted by SIGTERM' in log and f'resuming {run} from step' in log
+  assert [r['epoch'] for r in metrics(folder, 'lstm_static_seed0')] == [1, 2, 3]
