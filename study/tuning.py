@@ -228,7 +228,7 @@ def tuning_markdown(searches: dict, best: dict, tune: Options) -> str:
            f' epochs on {tune.train_examples} training examples, TPE'
            f'{", median pruning" if tune.prune else ""}):', '',
            '| cell | best validation acc | best configuration | trials: complete, pruned,'
-           ' failed | run time | fANOVA importance |', '|---|---|---|---|---|---|']
+           ' failed | time of the runs | fANOVA importance |', '|---|---|---|---|---|---|']
   for cell, study in searches.items():
     trials = study.get_trials(deepcopy=False)
     count = {s: sum(t.state == s and _NOTE not in t.user_attrs for t in trials)

@@ -154,6 +154,8 @@ from study import storage
 study = optuna.load_study(study_name='race', storage=storage.open_storage(sys.argv[2], 30))
 ran = []
 def objective(trial):
+  if 'k' not in trial.user_attrs:  # the queue emptied as it asked: a new trial, run nothing
+    raise optuna.TrialPruned()
   ran.append(trial.user_attrs['k'])
   time.sleep(0.005)
   return 0.0
