@@ -135,7 +135,7 @@ class _Search:
         self.study.optimize(self.objective, n_jobs=self.options.jobs,
                             catch=(worker_lib.RunFailed,), callbacks=[self._after_trial])
       elif self.study.get_trials(deepcopy=False, states=(TrialState.RUNNING,)):
-        self.worker._stopped.wait(self.options.heartbeat_seconds)  # pylint: disable=protected-access
+        self.worker._stopped.wait(min(2, self.options.heartbeat_seconds))  # pylint: disable=protected-access
       else:
         return
 

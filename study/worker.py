@@ -146,7 +146,7 @@ class Worker:
               f' {str(e).splitlines()[0][:300] if str(e) else ""}; finished runs are kept'
               ' in their folders, rerun the same command to go on') from None
       elif self._running_elsewhere():
-        self._stopped.wait(self.options.heartbeat_seconds)
+        self._stopped.wait(min(2, self.options.heartbeat_seconds))  # others may end soon
       else:
         return
 
