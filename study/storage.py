@@ -46,6 +46,11 @@ def shown_url(url: str) -> str:
   return parts._replace(netloc=netloc).geturl()
 
 
+# What the loser of two workers creating Optuna's tables at once is told (PostgreSQL,
+# SQLite): the tables, or Alembic's version row, exist already.
+_CREATION_RACE = re.compile(r'already exists|duplicate key|unique constraint', re.I)
+
+
 def _first_line(error: BaseException) -> str:
   text = str(getattr(error, 'orig', None) or error).strip().splitlines()
   return re.sub(r'\s+', ' ', text[0]) if text else type(error).__name__
@@ -71,7 +76,7 @@ def open_storage(url: str, heartbeat_seconds: int) -> optuna.storages.RDBStorage
     # recipe for serializable SQLite, below), a claim is one locked read-and-write;
     # another worker waits up to `timeout` seconds for the lock.
     engine_kwargs['connect_args'] = {'timeout': 60, 'isolation_level': None}
-  for attempt in range(3):
+  for attempt in range(5):
     try:
       storage = optuna.storages.RDBStorage(
           url, engine_kwargs=engine_kwargs, heartbeat_interval=heartbeat_seconds,
@@ -82,7 +87,7 @@ def open_storage(url: str, heartbeat_seconds: int) -> optuna.storages.RDBStorage
     except Exception as e:  # pylint: disable=broad-except  (SQLAlchemy, drivers, Alembic)
       # Workers started together on a new database race to create Optuna's tables;
       # the loser finds them made a moment later.
-      if 'already exists' in _first_line(e) and attempt < 2:
+      if _CREATION_RACE.search(_first_line(e)) and attempt < 4:
         time.sleep(1 + attempt)
         continue
       what = ('is not an Optuna study database' if sqlite

@@ -232,10 +232,16 @@ def test_a_killed_run_fails_its_trial_and_the_next_invocation_retries_it(tmp_pat
   assert [r['epoch'] for r in metrics(folder, 'gru_static_seed0')] == [1]
 
 
-def test_a_killed_worker_is_resumed_with_each_run_trained_once(tmp_path):
+def _lstm_study(tmp_path, *flags):
+  """(folder, args) of a --compare of the static LSTM alone with `flags`."""
   folder = str(tmp_path / 'cmp')
-  args = [*TINY, '--compare_cells=lstm', '--compare_runners=static', '--seeds=3',
-          '--epochs=2', '--jobs=1', '--heartbeat_seconds=1', f'--workdir={folder}']
+  return folder, [*TINY, '--compare_cells=lstm', '--compare_runners=static', *flags,
+                  f'--workdir={folder}']
+
+
+def test_a_killed_worker_is_resumed_with_each_run_trained_once(tmp_path):
+  folder, args = _lstm_study(tmp_path, '--seeds=3', '--epochs=2', '--jobs=1',
+                             '--heartbeat_seconds=1')
   worker = _start(*args)
   run1 = os.path.join(folder, 'lstm_static_seed1')
   _wait_for(lambda: _running_pid(run1) is not None)  # seed 0 done, seed 1 training
@@ -280,9 +286,8 @@ def test_a_study_file_that_is_not_a_study_is_one_line(tmp_path):
 
 
 def test_ctrl_c_saves_every_run_in_progress_and_the_same_command_resumes(tmp_path):
-  folder = str(tmp_path / 'cmp')
-  args = [*TINY, '--compare_cells=lstm', '--compare_runners=static', '--seeds=1',
-          '--epochs=3', '--train_examples=2048', '--batch_size=8', f'--workdir={folder}']
+  folder, args = _lstm_study(tmp_path, '--seeds=1', '--epochs=3', '--train_examples=2048',
+                             '--batch_size=8')
   worker = _start(*args)
   run = os.path.join(folder, 'lstm_static_seed0')
   _wait_for(lambda: os.path.exists(os.path.join(run, 'metrics.jsonl')))  # epoch 1 done
