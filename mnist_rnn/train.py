@@ -286,7 +286,9 @@ class Trainer:
   def _record_from_events(self, epoch: int) -> Optional[dict]:
     """The metrics record of `epoch` rebuilt from the run's TensorBoard scalars (the
     same values, float32), marked 'recreated_from'; None if the events lack it."""
-    scalars = summaries.read_scalars(self.config.workdir)
+    if not hasattr(self, '_event_scalars'):  # read once, however many epochs are missing
+      self._event_scalars = summaries.read_scalars(self.config.workdir)
+    scalars = self._event_scalars
     tags = {key: tag for key, tag in summaries.SCALARS.items()
             if epoch in scalars.get(tag, {})}
     if 'test_accuracy' not in tags:
