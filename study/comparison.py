@@ -7,7 +7,6 @@ stdout) and logs progress with absl.
 
 import dataclasses
 import os
-import signal
 from typing import Optional
 
 from absl import logging
@@ -82,13 +81,8 @@ def run(grid: Grid, options: Options, flag_lines: Optional[list] = None) -> Outc
     worker = worker_lib.Worker(study, grid, worker_lib.Options(
         folder=options.folder, jobs=options.jobs,
         heartbeat_seconds=options.heartbeat_seconds, shown_url=shown))
-    previous = {sig: signal.signal(sig, lambda s, f: worker.stop(signal.Signals(s).name))
-                for sig in (signal.SIGINT, signal.SIGTERM)}
-    try:
+    with worker.stopped_by_signals():
       worker.run()
-    finally:
-      for sig, handler in previous.items():
-        signal.signal(sig, handler)
     if worker.stopping:
       return _finish(grid, study, options, error=(
           f'interrupted by {worker.stopping}: the runs in progress saved their'

@@ -15,7 +15,6 @@ does a share, and the same command again does only what is missing.
 import dataclasses
 import json
 import os
-import signal
 
 from absl import logging
 import optuna
@@ -135,7 +134,7 @@ class _Search:
         self.study.optimize(self.objective, n_jobs=self.options.jobs,
                             catch=(worker_lib.RunFailed,), callbacks=[self._after_trial])
       elif self.study.get_trials(deepcopy=False, states=(TrialState.RUNNING,)):
-        self.worker._stopped.wait(min(2, self.options.heartbeat_seconds))  # pylint: disable=protected-access
+        self.worker.pause()
       else:
         return
 
@@ -183,13 +182,8 @@ def run(grid: grid_lib.Grid, options: comparison.Options, tune: Options,
       worker = worker_lib.Worker(study, grid, worker_lib.Options(
           folder=options.folder, jobs=options.jobs,
           heartbeat_seconds=options.heartbeat_seconds, shown_url=shown))
-      previous = {sig: signal.signal(sig, lambda s, f, w=worker: w.stop(
-          signal.Signals(s).name)) for sig in (signal.SIGINT, signal.SIGTERM)}
-      try:
+      with worker.stopped_by_signals():
         _Search(study, grid, cell, options, tune, space, worker).run()
-      finally:
-        for sig, handler in previous.items():
-          signal.signal(sig, handler)
       if worker.stopping:
         return comparison.Outcome(error=f'interrupted by {worker.stopping} while tuning'
                                   f' {cell}; rerun the same command to go on',

@@ -9,6 +9,7 @@ fails its trial with the reason; the others go on, and the next invocation runs 
 again (it resumes from its folder's checkpoint).
 """
 
+import contextlib
 import ctypes
 import dataclasses
 import os
@@ -87,6 +88,22 @@ class Worker:
         if child.poll() is None:
           child.send_signal(signal.SIGTERM)
 
+  @contextlib.contextmanager
+  def stopped_by_signals(self):
+    """While inside, SIGINT and SIGTERM call `stop` (the runs save and end) instead of
+    killing this process; the previous handlers come back after."""
+    previous = {sig: signal.signal(sig, lambda s, f: self.stop(signal.Signals(s).name))
+                for sig in (signal.SIGINT, signal.SIGTERM)}
+    try:
+      yield
+    finally:
+      for sig, handler in previous.items():
+        signal.signal(sig, handler)
+
+  def pause(self) -> None:
+    """Waits a moment for other workers' runs (returns at once on `stop`)."""
+    self._stopped.wait(min(2, self.options.heartbeat_seconds))
+
   def _waiting(self) -> bool:
     return bool(self.study.get_trials(deepcopy=False, states=(TrialState.WAITING,)))
 
@@ -146,7 +163,7 @@ class Worker:
               f' {str(e).splitlines()[0][:300] if str(e) else ""}; finished runs are kept'
               ' in their folders, rerun the same command to go on') from None
       elif self._running_elsewhere():
-        self._stopped.wait(min(2, self.options.heartbeat_seconds))  # others may end soon
+        self.pause()
       else:
         return
 
