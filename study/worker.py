@@ -204,10 +204,14 @@ class Worker:
         returncode = child.wait(timeout=0.5)
       except subprocess.TimeoutExpired:
         returncode = None
-      for record in metrics_log.read(path)[reported:]:
+      records = metrics_log.read(path)
+      # A run that has all its epochs (it ended, or was finished before: a retried trial
+      # whose result never reached the study) is kept whole: pruning it saves nothing.
+      ended = returncode is not None or (records and records[-1]['epoch'] >= config.epochs)
+      for record in records[reported:]:
         reported = record['epoch']
         trial.report(record['validation_accuracy'], reported)
-        if reported < config.epochs and trial.should_prune():
+        if not ended and trial.should_prune():
           child.send_signal(signal.SIGTERM)
           child.wait()
           return None, reported

@@ -60,26 +60,52 @@ def test_the_report_gives_best_parameters_importances_and_the_comparison(tuned):
   assert again.stdout == result.stdout
 
 
-def test_a_run_below_the_pruners_bar_is_stopped_after_an_epoch(tmp_path):
+def _pruning_worker(tmp_path, epochs):
+  """(worker, study, config): a worker whose pruner stops every run at its first report,
+  and a tiny run of `epochs` (~0.1 s each) in tmp_path/run."""
   from mnist_rnn import config as config_lib  # pylint: disable=g-import-not-at-top
   from study import grid as grid_lib  # pylint: disable=g-import-not-at-top
   from study import worker as worker_lib  # pylint: disable=g-import-not-at-top
   study = optuna.create_study(direction='maximize',
                               pruner=optuna.pruners.ThresholdPruner(lower=2.0))
   base = config_lib.TrainConfig(train_examples=2048, test_examples=256, batch_size=64,
-                                epochs=4, validation_examples=128,
+                                epochs=epochs, validation_examples=128,
                                 model=config_lib.ModelConfig(num_units=8))
-  grid = grid_lib.Grid(base)
-  worker = worker_lib.Worker(study, grid, worker_lib.Options(folder=str(tmp_path)))
-  config = grid_lib.with_flags(base, workdir=str(tmp_path / 'run'))
+  worker = worker_lib.Worker(study, grid_lib.Grid(base),
+                             worker_lib.Options(folder=str(tmp_path)))
+  return worker, study, grid_lib.with_flags(base, workdir=str(tmp_path / 'run'))
+
+
+def test_a_run_below_the_pruners_bar_is_stopped_after_an_epoch(tmp_path):
+  # Epochs of ~0.1 s against the worker's 0.5 s look at metrics.jsonl: a run of a few
+  # epochs can end before it is seen (CI once saw all 4 of 4). 400 cannot end unseen.
+  worker, study, config = _pruning_worker(tmp_path, epochs=400)
   trial = study.ask()
   with pytest.raises(optuna.TrialPruned):
     worker.train(trial, config, prune=True)
   frozen = study.trials[0]
   assert list(frozen.intermediate_values) == [1]  # reported epoch 1, stopped there
   epochs = [r['epoch'] for r in metrics(str(tmp_path), 'run')]
-  assert epochs[0] == 1 and len(epochs) < 4  # SIGTERM: saved and stopped early
+  assert epochs[0] == 1 and len(epochs) < 400  # SIGTERM: stopped early
   assert trial.user_attrs['pruned_after_epoch'] == 1
+  log = (tmp_path / 'logs' / 'run.log').read_text()
+  assert 'interrupted by SIGTERM' in log  # it saved: the same run resumes from there
+  assert os.path.exists(tmp_path / 'run' / 'checkpoint')
+
+
+def test_a_run_that_already_has_all_its_epochs_is_kept_not_pruned(tmp_path):
+  # A retried trial whose run finished before (its result never reached the study): the
+  # trainer has nothing to train, and the same pruner must not throw the result away.
+  worker, study, config = _pruning_worker(tmp_path, epochs=2)
+  from mnist_rnn import config as config_lib  # pylint: disable=g-import-not-at-top
+  trainer = run_cli(*config_lib.flag_lines(config))  # the run, done before the trial
+  assert trainer.returncode == 0, trainer.stderr[-2000:]
+  trial = study.ask()
+  result = worker.train(trial, config, prune=True)
+  assert result['final_test_accuracy'] == metrics(str(tmp_path), 'run')[-1]['test_accuracy']
+  assert list(study.trials[0].intermediate_values) == [1, 2]
+  assert 'pruned_after_epoch' not in trial.user_attrs
+  assert 'nothing to train' in (tmp_path / 'logs' / 'run.log').read_text()
 
 
 def test_the_shipped_space_loads_and_a_bad_one_is_one_line(tmp_path):
