@@ -356,12 +356,7 @@ def _compare(config):
         trials=_TUNE_TRIALS.value, epochs=_TUNE_EPOCHS.value,
         train_examples=_TUNE_TRAIN_EXAMPLES.value, space=_TUNE_SPACE.value or os.path.join(
             os.path.dirname(os.path.abspath(__file__)), 'configs', 'tune_space.json'),
-        prune=_TUNE_PRUNING.value), lines + [
-            '--tune', f'--tune_trials={_TUNE_TRIALS.value}',
-            f'--tune_epochs={_TUNE_EPOCHS.value}',
-            f'--tune_train_examples={_TUNE_TRAIN_EXAMPLES.value}',
-            f'--tune_space={_TUNE_SPACE.value}',
-            '--tune_pruning' if _TUNE_PRUNING.value else '--notune_pruning'])
+        prune=_TUNE_PRUNING.value), lines)
   else:
     outcome = comparison.run(grid, options, flag_lines=lines)
   if outcome.markdown:
@@ -379,7 +374,13 @@ def _compare_flag_lines(config, folder):
                   f'--compare_runners={",".join(_COMPARE_RUNNERS.value)}',
                   f'--seeds={_SEEDS.value}'] + (
                       [f'--storage={_STORAGE.value}', f'--study={_STUDY.value}']
-                      if _STORAGE.value else [])
+                      if _STORAGE.value else []) + (
+                          ['--tune', f'--tune_trials={_TUNE_TRIALS.value}',
+                           f'--tune_epochs={_TUNE_EPOCHS.value}',
+                           f'--tune_train_examples={_TUNE_TRAIN_EXAMPLES.value}',
+                           f'--tune_space={_TUNE_SPACE.value}',
+                           '--tune_pruning' if _TUNE_PRUNING.value else '--notune_pruning']
+                          if _TUNE.value else [])
 
 
 def main(argv):

@@ -21,6 +21,7 @@ import optuna
 from optuna.trial import TrialState
 
 from mnist_rnn import config as config_lib
+from mnist_rnn import errors
 from mnist_rnn import workdir as workdir_lib
 from study import comparison
 from study import grid as grid_lib
@@ -93,7 +94,7 @@ def _counted(study, but=None) -> int:
 
 
 class _Search:
-  """This worker's share of one cell's search."""
+  """One cell's search: the objective of its trials, and whether more are to be taken."""
 
   def __init__(self, study, grid, cell, options, tune, space, worker):
     self.study, self.grid, self.cell = study, grid, cell
@@ -118,25 +119,10 @@ class _Search:
                  trial.number, value, params)
     return value
 
-  def _after_trial(self, study, trial):
-    del trial
-    if self.worker.stopping or (_counted(study) >= self.tune.trials and not study.get_trials(
-        deepcopy=False, states=(TrialState.WAITING,))):
-      study.stop()
-
-  def run(self) -> None:
-    """Runs trials until the cell's search has them all; then waits for those of other
-    workers (a dead worker's trial is failed by its heartbeat and run again here)."""
-    while not self.worker.stopping:
-      optuna.storages.fail_stale_trials(self.study)
-      waiting = self.study.get_trials(deepcopy=False, states=(TrialState.WAITING,))
-      if waiting or _counted(self.study) < self.tune.trials:
-        self.study.optimize(self.objective, n_jobs=self.options.jobs,
-                            catch=(worker_lib.RunFailed,), callbacks=[self._after_trial])
-      elif self.study.get_trials(deepcopy=False, states=(TrialState.RUNNING,)):
-        self.worker.pause()
-      else:
-        return
+  def more(self) -> bool:
+    """Trials to take: some waiting (retries), or fewer than --tune_trials counted."""
+    return bool(self.study.get_trials(deepcopy=False, states=(TrialState.WAITING,))
+                or _counted(self.study) < self.tune.trials)
 
 
 def _join(storage, name, settings, pruner):
@@ -182,16 +168,17 @@ def run(grid: grid_lib.Grid, options: comparison.Options, tune: Options,
       worker = worker_lib.Worker(study, grid, worker_lib.Options(
           folder=options.folder, jobs=options.jobs,
           heartbeat_seconds=options.heartbeat_seconds, shown_url=shown))
+      search = _Search(study, grid, cell, options, tune, space, worker)
       with worker.stopped_by_signals():
-        _Search(study, grid, cell, options, tune, space, worker).run()
+        worker.run(search.objective, search.more)
       if worker.stopping:
         return comparison.Outcome(error=f'interrupted by {worker.stopping} while tuning'
                                   f' {cell}; rerun the same command to go on',
-                                  exit_code=130)
+                                  exit_code=errors.EXIT_INTERRUPTED)
     complete = study.get_trials(deepcopy=False, states=(TrialState.COMPLETE,))
     if not complete:
       return comparison.Outcome(error=f'tuning {cell}: no trial finished; see'
-                                f' {options.folder}/logs', exit_code=1)
+                                f' {options.folder}/logs', exit_code=errors.EXIT_ERROR)
     best[cell] = study.best_trial
   tuned = dataclasses.replace(grid, overrides=tuple(
       (cell, tuple(sorted(best[cell].params.items()))) for cell in grid.cells))

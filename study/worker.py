@@ -107,14 +107,9 @@ class Worker:
   def _waiting(self) -> bool:
     return bool(self.study.get_trials(deepcopy=False, states=(TrialState.WAITING,)))
 
-  def _after_trial(self, study, trial) -> None:
-    del trial
-    if self.stopping or not self._waiting():
-      study.stop()
-
   def _reachable(self) -> bool:
     try:
-      self.study.get_trials(deepcopy=False, states=(TrialState.WAITING,))
+      self._waiting()
       return True
     except Exception:  # pylint: disable=broad-except  (whatever the driver raises)
       return False
@@ -137,21 +132,29 @@ class Worker:
       previous(args)
     threading.excepthook = hook
 
-  def run(self) -> None:
-    """Takes waiting trials until none is left (or `stop`).
+  def run(self, objective=None, more=None) -> None:
+    """Takes trials for `objective` (the grid's runs: `self.objective`) while `more()`
+    (default: a trial is waiting) says there are some to take, or until `stop`.
 
     Then, while other workers still run trials, it waits, checking their heartbeats:
     a trial whose worker died is failed and enqueued again by Optuna
     (fail_stale_trials with RetryHeartbeatStaleTrialCallback), and this worker runs it.
     """
+    objective, more = objective or self.objective, more or self._waiting
+
+    def after_trial(study, trial):
+      del trial
+      if self.stopping or not more():
+        study.stop()
+
     optuna.logging.set_verbosity(optuna.logging.ERROR)  # this module logs each trial
     self._quiet_heartbeat_failures()
     while not self.stopping:
       optuna.storages.fail_stale_trials(self.study)
-      if self._waiting():
+      if more():
         try:
-          self.study.optimize(self.objective, n_jobs=self.options.jobs,
-                              catch=(RunFailed,), callbacks=[self._after_trial])
+          self.study.optimize(objective, n_jobs=self.options.jobs,
+                              catch=(RunFailed,), callbacks=[after_trial])
         except Exception as e:  # pylint: disable=broad-except  (the storage's, Optuna's)
           if not self._reachable():
             raise storage_lib.StudyError(
@@ -188,7 +191,7 @@ class Worker:
                  os.path.basename(config.workdir), result['final_test_accuracy'])
     return result['final_test_accuracy']
 
-  def _watch(self, child, trial, config, prune: bool) -> int:
+  def _watch(self, child, trial, config, prune: bool) -> tuple:
     """Waits for `child`; with `prune`, reports each new epoch's validation accuracy to
     the trial and stops the run (SIGTERM: it saves) when Optuna's pruner says so.
 
