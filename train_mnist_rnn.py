@@ -55,7 +55,9 @@ _BIDIRECTIONAL = flags.DEFINE_boolean(
 _PIXELS_PER_STEP = flags.DEFINE_integer(
     'pixels_per_step', 28, 'Pixels the RNN reads per time step, row by row: 28 = a row'
     ' per step (28 steps), 7 = 112 steps, 1 = 784 steps (sequential MNIST); a divisor'
-    ' of 784.')
+    ' of 784. For 784 steps use a preset: --flagfile=configs/sequential_mnist.flags or'
+    ' configs/permuted_mnist.flags (with the cells\' default init such runs stayed'
+    ' near chance: 11.7% after 2 epochs).')
 _PERMUTE_PIXELS = flags.DEFINE_boolean(
     'permute_pixels', False, 'Read the 784 pixels in one fixed random order'
     ' (permuted sequential MNIST with --pixels_per_step=1).')
@@ -70,11 +72,27 @@ _HEAD_INPUT = flags.DEFINE_enum(
     ' reads: outputs[-1] (the tutorial), each example\'s output at its own last step, or'
     ' the final state\'s h.')
 _FORGET_BIAS = flags.DEFINE_float('forget_bias', 1.0, 'LSTM forget-gate bias.')
+_GATE_BIAS_INIT = flags.DEFINE_enum(
+    'gate_bias_init', 'default', list(model_config.GATE_BIAS_INITS), 'chrono: LSTM'
+    ' forget-gate bias log(U[1, T-1]) and input gate its negative, GRU update gate'
+    ' log(U[1, T-1]) (Tallec & Ollivier 2018; T = the time steps): what lets 784-step'
+    ' runs learn (configs/sequential_mnist.flags). default: the cells\' own.')
+_RECURRENT_INIT = flags.DEFINE_enum(
+    'recurrent_init', 'default', list(model_config.RECURRENT_INITS), 'The kernel\'s'
+    ' recurrent rows: orthogonal (each gate\'s block), identity (--cell=rnn only, IRNN);'
+    ' default: the cells\' own Glorot-uniform.')
 # Training.
 _EPOCHS = flags.DEFINE_integer('epochs', 25, 'Epochs to train.', lower_bound=1)
 _BATCH_SIZE = flags.DEFINE_integer('batch_size', 128, 'Training batch size.',
                                    lower_bound=1)
-_LEARNING_RATE = flags.DEFINE_float('learning_rate', 1e-3, 'Adam learning rate (peak).')
+_OPTIMIZER = flags.DEFINE_enum('optimizer', 'adam', list(model_config.OPTIMIZERS),
+                               'tf.compat.v1.train.AdamOptimizer or RMSPropOptimizer.')
+_RMSPROP_DECAY = flags.DEFINE_float('rmsprop_decay', 0.9, '--optimizer=rmsprop: decay'
+                                    ' of the mean square.', lower_bound=0.0, upper_bound=1.0)
+_RMSPROP_MOMENTUM = flags.DEFINE_float('rmsprop_momentum', 0.0, '--optimizer=rmsprop:'
+                                       ' momentum.', lower_bound=0.0, upper_bound=1.0)
+_LEARNING_RATE = flags.DEFINE_float('learning_rate', 1e-3, 'Learning rate (the peak of'
+                                    ' the cosine).')
 _LR_SCHEDULE = flags.DEFINE_enum('lr_schedule', 'cosine', ['cosine', 'constant'],
                                  'cosine: decay to 0 over --epochs.')
 _RESTART_SCHEDULE = flags.DEFINE_boolean(
@@ -202,6 +220,22 @@ flags.register_multi_flags_validator(
     lambda d: not d['tune'] or (d['compare'] and d['validation_examples'] > 0),
     message='--tune tunes on a validation split: give --compare and --validation_examples=N')
 flags.register_multi_flags_validator(
+    ['cell', 'gate_bias_init', 'recurrent_init'],
+    lambda d: not model_config.init_conflict(d['cell'], d['gate_bias_init'],
+                                             d['recurrent_init']),
+    message='--gate_bias_init=chrono needs a gated cell (lstm, basic_lstm, fused_lstm,'
+    ' gru, fused_gru) and --recurrent_init=identity --cell=rnn')
+
+
+def _rmsprop_flags_need_rmsprop(d):
+  return d['optimizer'] == 'rmsprop' or not (d['rmsprop_decay'] != 0.9
+                                             or d['rmsprop_momentum'] != 0.0)
+
+
+flags.register_multi_flags_validator(
+    ['optimizer', 'rmsprop_decay', 'rmsprop_momentum'], _rmsprop_flags_need_rmsprop,
+    message='--rmsprop_decay and --rmsprop_momentum apply to --optimizer=rmsprop only')
+flags.register_multi_flags_validator(
     ['time_major', 'runner'], lambda d: not (d['time_major'] and d['runner'] == 'static'),
     message='--time_major applies to --runner=dynamic only')
 
@@ -216,6 +250,9 @@ def config_from_flags() -> config_lib.TrainConfig:
       permute_pixels=_PERMUTE_PIXELS.value, permutation_seed=_PERMUTATION_SEED.value,
       sequence_length=_SEQUENCE_LENGTH.value,
       head_input=_HEAD_INPUT.value, forget_bias=_FORGET_BIAS.value,
+      gate_bias_init=_GATE_BIAS_INIT.value, recurrent_init=_RECURRENT_INIT.value,
+      optimizer=_OPTIMIZER.value, rmsprop_decay=_RMSPROP_DECAY.value,
+      rmsprop_momentum=_RMSPROP_MOMENTUM.value,
       clip_norm=_CLIP_NORM.value, towers=_TOWERS.value, seed=_SEED.value)
   config = config_lib.TrainConfig(
       model=model, data_dir=_DATA_DIR.value, workdir='',

@@ -72,6 +72,8 @@ def session_config(intra_op_threads: int = 1, inter_op_threads: int = 0) -> tf1.
 # The first session.run of a fetch set optimises the graph (grappler), seconds on a
 # big unrolled graph; a process's first steps are left out of the steady speed.
 WARMUP_STEPS = 3
+# A static graph of more steps than this says what it will cost before it builds.
+LONG_STATIC_STEPS = 112
 
 
 class Trainer:
@@ -87,6 +89,13 @@ class Trainer:
     self.train = train.take(config.train_examples)
     self.test = data.test.take(config.test_examples)
     self.graph = tf.Graph()
+    steps = config_lib.time_steps(config.model)
+    if config.model.runner == 'static' and steps > LONG_STATIC_STEPS:
+      # Said before the build, which is the slow part (docs/sequence_length.md).
+      logging.info('static_rnn over %d steps: the graph holds every step of every tower'
+                   ' (%d x %d); measured at 784 steps on 2 cores: lstm 48 s to build and'
+                   ' 2.6 GB (docs/sequence_length.md), fused_lstm 5-8 s and 1.6 GB', steps,
+                   steps, config.model.towers)
     with self.graph.as_default():
       build_start = time.perf_counter()
       # A fixed batch dimension builds ~35% faster (classifier.build); the last short
@@ -94,7 +103,7 @@ class Trainer:
       self.model = classifier.build(config.model, batch_size=config.batch_size)
       # checkpoints.save keeps the newest few itself (the Saver only writes tensors).
       self.saver = tf1.train.Saver(max_to_keep=None)
-      self.init = tf1.global_variables_initializer()
+      self.init = self.model.init
       self.build_seconds = time.perf_counter() - build_start
       self.trainable_parameters = int(sum(
           np.prod(v.shape.as_list()) for v in tf1.trainable_variables()))

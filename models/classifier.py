@@ -8,6 +8,7 @@ import numpy as np
 
 from models import cells
 from models import config as config_lib
+from models import initializers
 from models import runners
 from models import tf_env
 
@@ -46,10 +47,11 @@ Model = collections.namedtuple('Model', [
     'logits',          # [batch, 10]
     'loss',            # scalar: mean softmax cross-entropy over the valid rows
     'correct',         # scalar int64: correctly classified valid rows
-    'train_op',        # one Adam step; also accumulates the epoch's train metrics
+    'train_op',        # one optimizer step (Adam or RMSProp); also accumulates the epoch's train metrics
     'global_step',     # int64 variable: training steps taken
     'epoch_metrics',   # dict: loss_sum, correct, seen (float64 variables)
     'reset_epoch_metrics',
+    'init',            # a fresh start: every initializer, then models.initializers'
 ])
 
 
@@ -291,7 +293,7 @@ def build(config: config_lib.ModelConfig, batch_size: Optional[int] = None) -> M
       tf.logical_and(tf.equal(tf.argmax(logits, 1), labels), is_valid), tf.int64))
 
   global_step = tf1.train.get_or_create_global_step()
-  optimizer = tf1.train.AdamOptimizer(learning_rate)
+  optimizer = make_optimizer(config, learning_rate)
   # GATE_GRAPH: every gradient is computed before any update is applied, gated once
   # for the whole graph. The default (GATE_OP) gates each op's gradients with identity
   # ops and control dependencies: ~900 extra ops that grappler removes again before
@@ -315,10 +317,23 @@ def build(config: config_lib.ModelConfig, batch_size: Optional[int] = None) -> M
         metrics['correct'].assign_add(tf.cast(correct, tf.float64)),
         metrics['seen'].assign_add(batch), name='train_op')
   reset = tf.group(*[v.assign(tf.zeros([], tf.float64)) for v in metrics.values()])
+  init = initializers.initializer(config, config_lib.time_steps(config))
 
   return Model(images=images, labels=labels, valid_examples=valid_examples, lengths=lengths,
                learning_rate=learning_rate,
                unrolled=towers[0], last_output=last_output, final_h=check.h,
                final_c=check.c, check=check, head_input=head_input, logits=logits,
                loss=loss, correct=correct, train_op=train_op, global_step=global_step,
-               epoch_metrics=metrics, reset_epoch_metrics=reset)
+               epoch_metrics=metrics, reset_epoch_metrics=reset, init=init)
+
+
+def make_optimizer(config: config_lib.ModelConfig, learning_rate):
+  """tf.compat.v1's Adam (its defaults) or RMSProp (decay and momentum from the
+  config, TensorFlow's epsilon 1e-10), for a fed learning rate."""
+  if config.optimizer == 'adam':
+    return tf1.train.AdamOptimizer(learning_rate)
+  if config.optimizer == 'rmsprop':
+    return tf1.train.RMSPropOptimizer(learning_rate, decay=config.rmsprop_decay,
+                                      momentum=config.rmsprop_momentum)
+  raise ValueError(f'unknown optimizer {config.optimizer!r}; expected one of'
+                   f' {config_lib.OPTIMIZERS}')

@@ -14,6 +14,17 @@ CELLS = ('lstm', 'gru', 'rnn', 'basic_lstm', 'fused_lstm', 'fused_gru')
 RUNNERS = ('static', 'dynamic')
 HEAD_INPUTS = ('outputs_last', 'last_relevant', 'state_h')
 SEQUENCE_LENGTHS = ('full', 'trimmed')
+OPTIMIZERS = ('adam', 'rmsprop')
+# default: the cells' own (zeros; GRUCell's gates 1.0). chrono: Tallec & Ollivier 2018.
+GATE_BIAS_INITS = ('default', 'chrono')
+# default: the cells' own (Glorot uniform over the whole kernel). orthogonal: each gate's
+# [units, units] block of recurrent rows. identity: the recurrent rows of a BasicRNNCell
+# (IRNN, Le et al. 2015).
+RECURRENT_INITS = ('default', 'orthogonal', 'identity')
+# The cells that have gates chrono initialisation sets (an LSTM's forget and input gates,
+# a GRU's update gate), and the cell identity applies to.
+GATED_CELLS = ('lstm', 'basic_lstm', 'fused_lstm', 'gru', 'fused_gru')
+IDENTITY_CELLS = ('rnn',)
 
 IMAGE_PIXELS = 28 * 28
 
@@ -45,6 +56,11 @@ class ModelConfig:
   sequence_length: str = 'full'        # 'full' | 'trimmed' (to the last step with ink)
   head_input: str = 'outputs_last'     # one of HEAD_INPUTS
   forget_bias: float = 1.0      # LSTM only
+  gate_bias_init: str = 'default'      # one of GATE_BIAS_INITS (gated cells only)
+  recurrent_init: str = 'default'      # one of RECURRENT_INITS
+  optimizer: str = 'adam'       # one of OPTIMIZERS
+  rmsprop_decay: float = 0.9    # rmsprop only: the decay of the mean square
+  rmsprop_momentum: float = 0.0  # rmsprop only
   clip_norm: float = 5.0        # global gradient-norm clip; 0 disables
   # Split each batch into this many towers sharing the weights; with one intra-op
   # thread they run in parallel, one per core (docs/speed.md). The same model and
@@ -61,6 +77,17 @@ def time_steps(config: ModelConfig) -> int:
 def reads_rows(config: ModelConfig) -> bool:
   """True when each step is an image row, unpermuted: the tutorial's reading."""
   return config.pixels_per_step == 28 and not config.permute_pixels
+
+
+def init_conflict(cell: str, gate_bias_init: str, recurrent_init: str) -> str:
+  """'' when the initialisations apply to `cell`, else what is wrong, in one line."""
+  if gate_bias_init == 'chrono' and cell not in GATED_CELLS:
+    return (f'--gate_bias_init=chrono sets gate biases; --cell={cell} has no gates'
+            f' (use one of {", ".join(GATED_CELLS)})')
+  if recurrent_init == 'identity' and cell not in IDENTITY_CELLS:
+    return (f'--recurrent_init=identity applies to --cell=rnn only (IRNN); for'
+            f' --cell={cell} use --recurrent_init=orthogonal')
+  return ''
 
 
 def valid_pixels_per_step(n: int) -> bool:
