@@ -318,7 +318,11 @@ def _evaluate(config):
     data = mnist_data.load(config.data_dir)
     from mnist_rnn import train  # pylint: disable=g-import-not-at-top
     _load_kernels_if_needed(config)
-    train.evaluate_checkpoint(config, data)
+    result = train.evaluate_checkpoint(config, data)
+  # The result on stdout, as training prints its own (`> result.txt` keeps it).
+  print(f'eval: step {result["step"]} | test loss {result["test_loss"]:.4f} acc'
+        f' {result["test_accuracy"]:.4f} | states.h == outputs[-1]:'
+        f' {result["state_equals_output"]}', flush=True)
 
 
 def _export(config):

@@ -100,6 +100,15 @@ def _interval(s: statistics.Summary) -> str:
   return '' if math.isnan(s.ci_low) else f'[{100 * s.ci_low:.2f}, {100 * s.ci_high:.2f}]'
 
 
+def power_sentence(needed) -> str:
+  """What statistics.seeds_needed's answer means, in words (thousands separated)."""
+  if needed is None:
+    return ('the seeds differ by exactly nothing, so no number of seeds can detect a'
+            ' difference')
+  return (f'about {needed:,} seeds would detect a true difference this large with 80%'
+          ' power')
+
+
 def markdown(report: Report) -> str:
   """The report as markdown: the table, the verdicts, the seeds needed."""
   with_validation = any(c.at_best_validation for c in report.combinations)
@@ -126,10 +135,7 @@ def markdown(report: Report) -> str:
     out += (f'\nPaired differences of final test accuracy (same seeds; paired t-test,'
             f' Holm-corrected over these {len(report.differences)}):\n\n')
     for d in report.differences:
-      needed = statistics.seeds_needed(d.mean, d.sd)
-      power = ('no number of seeds would (no difference)' if needed is None
-               else f'about {needed} seeds would detect a true difference this large'
-               ' with 80% power')
+      power = power_sentence(statistics.seeds_needed(d.mean, d.sd))
       out += f'- {statistics.describe_difference(d)}; {power}\n'
   elif report.combinations:
     out += '\nNo paired differences: a comparison needs two or more seeds of each.\n'

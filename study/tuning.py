@@ -205,8 +205,10 @@ def importances(study) -> dict:
 
 def tuning_markdown(searches: dict, best: dict, tune: Options) -> str:
   """The search in words: each cell's best configuration, its trials, its importances."""
-  lines = [f'Tuned on validation accuracy ({tune.trials} trials per cell, {tune.epochs}'
-           f' epochs on {tune.train_examples} training examples, TPE'
+  epochs = f'{tune.epochs} epoch' + ('s' if tune.epochs != 1 else '')
+  examples = f'{tune.train_examples:,}' if tune.train_examples else 'all'
+  lines = [f'Tuned on validation accuracy ({tune.trials} trials per cell, {epochs}'
+           f' on {examples} training examples, TPE'
            f'{", median pruning" if tune.prune else ""}):', '',
            '| cell | best validation acc | best configuration | trials: complete, pruned,'
            ' failed | time of the runs | fANOVA importance |', '|---|---|---|---|---|---|']

@@ -233,6 +233,9 @@ def test_an_lstm_run_evaluates_as_fused_lstm(tmp_path):
   assert result.returncode == 0, result.stderr[-2000:]
   assert f'acc {trained["test_accuracy"]:.4f}' in result.stderr
   assert 'states.h == outputs[-1]: True' in result.stderr
+  # The result is on stdout too, as training's is (`> result.txt` is not empty).
+  assert re.fullmatch(rf'eval: step 8 \| test loss [\d.]+ acc {trained["test_accuracy"]:.4f}'
+                      r' \| states.h == outputs\[-1\]: True\n', result.stdout), result.stdout
   # Training on with the other cell is refused: its sums run in another order.
   refused = run_cli(f'--flagfile={SMOKE}', '--epochs=2', '--cell=fused_lstm',
                     f'--workdir={lstm}')

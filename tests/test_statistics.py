@@ -75,3 +75,10 @@ def test_the_verdict_in_words():
   assert statistics.describe_difference(d) == (
       'GRU − LSTM (static): +0.03 points [−0.04, +0.10], not significant (p = 0.38,'
       ' Holm-adjusted 0.38, n = 5)')
+
+
+def test_the_power_sentence_separates_thousands_and_says_what_none_means():
+  from study import report  # pylint: disable=g-import-not-at-top
+  assert report.power_sentence(69955).startswith('about 69,955 seeds would detect')
+  assert 'no number of seeds can detect' in report.power_sentence(None)
+  assert '(no difference)' not in report.power_sentence(None)

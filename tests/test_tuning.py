@@ -121,3 +121,14 @@ def test_the_shipped_space_loads_and_a_bad_one_is_one_line(tmp_path):
                           f'--workdir={tmp_path}/c')
   assert_one_line_error(no_validation, '--tune tunes on a validation split')
   assert no_validation.returncode == 2
+
+
+def test_the_tuning_heading_says_epoch_or_epochs_and_separates_thousands():
+  from study import tuning as tuning_lib  # pylint: disable=g-import-not-at-top
+  one = tuning_lib.tuning_markdown({}, {}, tuning_lib.Options(trials=4, epochs=1,
+                                                              train_examples=20000))
+  assert one.startswith('Tuned on validation accuracy (4 trials per cell, 1 epoch on'
+                        ' 20,000 training examples, TPE, median pruning):')
+  three = tuning_lib.tuning_markdown({}, {}, tuning_lib.Options(epochs=3, train_examples=0,
+                                                                prune=False))
+  assert '3 epochs on all training examples, TPE):' in three
