@@ -114,9 +114,10 @@ def plan(workdir: str, saved_epochs: int, done_epochs: int, epochs: int, schedul
   return done_epochs + 1, Segment(done_epochs + 1, epochs, done_epochs + 1, tuple(flags))
 
 
-def continue_command(workdir: str, schedule: str) -> str:
-  """The exact command that trains `workdir` further (the hint a finished run prints)."""
+def continue_command(workdir: str, schedule: str, total_epochs: int) -> str:
+  """The exact command that trains `workdir` on to `total_epochs` epochs in all (the
+  hint a finished run prints; --epochs is the new total, not the number added)."""
   flagfile = os.path.join(workdir, 'flags.txt')
   restart = ' --restart_schedule' if schedule == 'cosine' else ''
   return (f'python train_mnist_rnn.py --flagfile={flagfile} --workdir={workdir}'
-          f' --epochs=<more>{restart}')
+          f' --epochs={total_epochs}{restart}')

@@ -265,8 +265,10 @@ class Trainer:
                       ' re-created' if lost else '')
     if done_epochs >= cfg.epochs:
       logging.info('%s already holds %d of %d epochs: nothing to train; to train it'
-                   ' further: %s', cfg.workdir, done_epochs, cfg.epochs,
-                   segments.continue_command(cfg.workdir, cfg.lr_schedule))
+                   ' to %d epochs in all (--epochs is the new total): %s', cfg.workdir,
+                   done_epochs, cfg.epochs, 2 * done_epochs,
+                   segments.continue_command(cfg.workdir, cfg.lr_schedule,
+                                             2 * done_epochs))
       return RunResult(history, step, True, self.build_seconds,
                        self.trainable_parameters)
     if step:

@@ -116,15 +116,17 @@ def test_continuing_a_finished_run_is_a_recorded_warm_restart(tmp_path):
   assert first.returncode == 0  # (a rerun of a finished run: test_cli's smoke run)
   hint = [l for l in run_cli(*RUN[:-1], '--epochs=1', f'--workdir={tmp_path}').stderr
           .splitlines() if 'nothing to train' in l][0]
+  # A command to paste as it is: a real number (the new total), no <placeholder>.
   command = (f'python train_mnist_rnn.py --flagfile={tmp_path}/flags.txt'
-             f' --workdir={tmp_path} --epochs=<more> --restart_schedule')
-  assert hint.endswith(command)
+             f' --workdir={tmp_path} --epochs=2 --restart_schedule')
+  assert hint.endswith('to train it to 2 epochs in all (--epochs is the new total): '
+                       + command)
+  assert '<' not in hint and '>' not in hint
   # The cosine schedule has ended: more epochs are refused without the choice, and
   # the refusal leaves the folder as it was.
   before = {p: (tmp_path / p).read_bytes() for p in os.listdir(tmp_path)}
   more = run_cli(*RUN[:-1], '--epochs=2', f'--workdir={tmp_path}')
-  assert_one_line_error(more, 'has finished its cosine schedule', command.replace(
-      '<more> --restart_schedule', '2 --restart_schedule'))
+  assert_one_line_error(more, 'has finished its cosine schedule', command)
   assert {p: (tmp_path / p).read_bytes() for p in os.listdir(tmp_path)} == before
   # The exact command of the hint trains epoch 2 from the peak learning rate again.
   more = run_cli(f'--flagfile={tmp_path}/flags.txt', f'--workdir={tmp_path}', '--epochs=2',
