@@ -219,12 +219,15 @@ flags.register_multi_flags_validator(
     ['tune', 'compare', 'validation_examples'],
     lambda d: not d['tune'] or (d['compare'] and d['validation_examples'] > 0),
     message='--tune tunes on a validation split: give --compare and --validation_examples=N')
-flags.register_multi_flags_validator(
-    ['cell', 'gate_bias_init', 'recurrent_init'],
-    lambda d: not model_config.init_conflict(d['cell'], d['gate_bias_init'],
-                                             d['recurrent_init']),
-    message='--gate_bias_init=chrono needs a gated cell (lstm, basic_lstm, fused_lstm,'
-    ' gru, fused_gru) and --recurrent_init=identity --cell=rnn')
+def _inits_apply_to_the_cell(d):
+  problem = model_config.init_conflict(d['cell'], d['gate_bias_init'], d['recurrent_init'])
+  if problem:  # the library's own sentence, naming the flag and the cell
+    raise flags.ValidationError(problem)
+  return True
+
+
+flags.register_multi_flags_validator(['cell', 'gate_bias_init', 'recurrent_init'],
+                                     _inits_apply_to_the_cell)
 
 
 def _rmsprop_flags_need_rmsprop(d):

@@ -103,7 +103,6 @@ class Trainer:
       self.model = classifier.build(config.model, batch_size=config.batch_size)
       # checkpoints.save keeps the newest few itself (the Saver only writes tensors).
       self.saver = tf1.train.Saver(max_to_keep=None)
-      self.init = self.model.init
       self.build_seconds = time.perf_counter() - build_start
       self.trainable_parameters = int(sum(
           np.prod(v.shape.as_list()) for v in tf1.trainable_variables()))
@@ -125,7 +124,7 @@ class Trainer:
     `checkpoints.restore`), or initialises; returns the global step."""
     with self.graph.as_default():
       if checkpoints.restore(self.session, self.saver, self.config.workdir) is None:
-        self.session.run(self.init)
+        self.session.run(self.model.init)
     return int(self.session.run(self.model.global_step))
 
   def save(self) -> str:
@@ -264,11 +263,11 @@ class Trainer:
                       f'; no record of epoch {", ".join(map(str, lost))} could be'
                       ' re-created' if lost else '')
     if done_epochs >= cfg.epochs:
+      total = 2 * done_epochs  # the hint's example: as many epochs again
       logging.info('%s already holds %d of %d epochs: nothing to train; to train it'
                    ' to %d epochs in all (--epochs is the new total): %s', cfg.workdir,
-                   done_epochs, cfg.epochs, 2 * done_epochs,
-                   segments.continue_command(cfg.workdir, cfg.lr_schedule,
-                                             2 * done_epochs))
+                   done_epochs, cfg.epochs, total,
+                   segments.continue_command(cfg.workdir, cfg.lr_schedule, total))
       return RunResult(history, step, True, self.build_seconds,
                        self.trainable_parameters)
     if step:

@@ -24,8 +24,8 @@ FLAGS_FILE = 'flags.txt'
 RESUME_KEYS = ('cell', 'runner', 'time_major', 'num_units', 'num_layers', 'bidirectional',
                'pixels_per_step', 'permute_pixels', 'permutation_seed', 'sequence_length',
                'head_input', 'forget_bias', 'gate_bias_init', 'recurrent_init',
-               'optimizer', 'rmsprop_decay', 'rmsprop_momentum', 'clip_norm', 'seed', 'batch_size',
-               'train_examples', 'validation_examples')
+               'optimizer', 'rmsprop_decay', 'rmsprop_momentum', 'clip_norm', 'seed',
+               'batch_size', 'train_examples', 'validation_examples')
 
 
 class WorkdirError(errors.ReportedError, ValueError):

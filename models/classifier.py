@@ -47,7 +47,8 @@ Model = collections.namedtuple('Model', [
     'logits',          # [batch, 10]
     'loss',            # scalar: mean softmax cross-entropy over the valid rows
     'correct',         # scalar int64: correctly classified valid rows
-    'train_op',        # one optimizer step (Adam or RMSProp); also accumulates the epoch's train metrics
+    'train_op',        # one optimizer step (Adam or RMSProp); also accumulates the
+                       # epoch's train metrics
     'global_step',     # int64 variable: training steps taken
     'epoch_metrics',   # dict: loss_sum, correct, seen (float64 variables)
     'reset_epoch_metrics',

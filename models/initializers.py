@@ -82,10 +82,13 @@ def assignments(config: config_lib.ModelConfig, variables, steps: int) -> list:
   units, ops = config.num_units, []
   for v in sorted(variables, key=lambda v: v.name):  # a fixed order of draws
     name, shape = v.name, v.shape.as_list()
-    lstm, gru, rnn = _LSTM.search(name), _GRU.search(name), _RNN.search(name)
-    part = (lstm and lstm.group(3)) or (gru and gru.group(2) + '/' + gru.group(3)) or (
-        rnn and rnn.group(2))
-    if not part:
+    lstm, gru = _LSTM.search(name), _GRU.search(name)
+    rnn = None if lstm or gru else _RNN.search(name)
+    if lstm or rnn:
+      part = (lstm or rnn).group((lstm or rnn).lastindex)  # 'kernel' or 'bias'
+    elif gru:
+      part = f'{gru.group(2)}/{gru.group(3)}'  # 'gates/kernel', 'candidate/bias', ...
+    else:
       continue
     if part.endswith('kernel') and config.recurrent_init != 'default':
       gates = shape[1] // units
@@ -117,4 +120,3 @@ def initializer(config: config_lib.ModelConfig, steps: int, name: str = 'init'):
   with tf.control_dependencies([init]):
     ops = assignments(config, tf1.trainable_variables(), steps)
     return tf.group(*ops, name=name) if ops else tf.group(init, name=name)
-
