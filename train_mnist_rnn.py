@@ -30,6 +30,7 @@ from absl import logging
 from mnist_rnn import cli
 from mnist_rnn import config as config_lib
 from mnist_rnn import errors
+from mnist_rnn import metrics_log
 from mnist_rnn import mnist_data
 from mnist_rnn import segments
 from mnist_rnn import workdir as workdir_lib
@@ -355,6 +356,17 @@ def _train(config, stop):
       f'python train_mnist_rnn.py --flagfile={config.workdir}/flags.txt'
       f' --workdir={config.workdir}')
   config = dataclasses.replace(config, schedule_start_epoch=start)
+  done_epochs = done_steps[0] // steps_per_epoch if done_steps else 0
+  if segment is None and done_epochs >= config.epochs:
+    # A finished run asked again: answered from its files, without TensorFlow.
+    history = segments.finished_history(config.workdir, done_epochs)
+    if history:
+      logging.info('%s', segments.nothing_to_train(config.workdir, done_epochs,
+                                                   config.epochs, config.lr_schedule))
+      print(metrics_log.summary_line(history), flush=True)
+      return
+  if not _WORKDIR.value and not done_steps:
+    _say_if_finished_elsewhere(config, lines, steps_per_epoch)
   with contextlib.ExitStack() as hold:
     # From here the folder is created; if the set-up fails before training starts,
     # what was created is removed again. One process at a time trains in it.
@@ -369,6 +381,19 @@ def _train(config, stop):
     result = train.train_and_evaluate(config, data, should_stop=stop)
   # The result on stdout (`> log` keeps it); progress went to stderr.
   print(train.summary_line(result.history), flush=True)
+
+
+def _say_if_finished_elsewhere(config, lines, steps_per_epoch):
+  """A new default folder while a finished run of the same flags (another --epochs)
+  sits beside it: one line naming that run and the command that trains it on."""
+  folder, done = segments.finished_elsewhere(config.workdir, lines, steps_per_epoch)
+  if folder and done < config.epochs:
+    logging.warning('%s holds a finished run of these flags (%d epoch%s); this command'
+                    ' starts a new one in %s from epoch 1. To train that run on to %d'
+                    ' epochs instead, stop this (Ctrl-C) and run: %s', folder, done,
+                    '' if done == 1 else 's',
+                    config.workdir, config.epochs, segments.continue_command(
+                        folder, config.lr_schedule, config.epochs))
 
 
 def _compare(config):

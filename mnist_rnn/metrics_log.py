@@ -106,3 +106,19 @@ def truncate_after(path: str, last_epoch: int, recreate=None) -> tuple:
         os.remove(tmp)
       raise
   return kept, unreadable, lost
+
+
+def summary_line(history: list) -> str:
+  """The run's result in one line (the trainer prints it on stdout), e.g.
+  'done: 25 epochs | final test accuracy 0.9915 | states.h == outputs[-1] every epoch:
+  True'. No 'best' on the test set: an epoch picked by test accuracy would report an
+  optimistic number; with a validation split the best epoch is picked there."""
+  last = history[-1]
+  chosen = (f' | best validation accuracy {last["best_validation_accuracy"]:.4f} at'
+            f' epoch {last["best_validation_epoch"]} (test accuracy there'
+            f' {last["test_accuracy_at_best_validation"]:.4f})'
+            if 'best_validation_epoch' in last else '')
+  epochs = f'{len(history)} epoch' + ('s' if len(history) != 1 else '')
+  return (f'done: {epochs} | final test accuracy {last["test_accuracy"]:.4f}'
+          f'{chosen} | states.h == outputs[-1] every epoch:'
+          f' {all(r["state_equals_output"] for r in history)}')

@@ -18,6 +18,8 @@ import os
 from absl import logging
 
 from mnist_rnn import errors
+from mnist_rnn import metrics_log
+from mnist_rnn import workdir as workdir_lib
 
 FILE_NAME = 'segments.jsonl'
 
@@ -121,3 +123,59 @@ def continue_command(workdir: str, schedule: str, total_epochs: int) -> str:
   restart = ' --restart_schedule' if schedule == 'cosine' else ''
   return (f'python train_mnist_rnn.py --flagfile={flagfile} --workdir={workdir}'
           f' --epochs={total_epochs}{restart}')
+
+
+def nothing_to_train(workdir: str, done_epochs: int, epochs: int, schedule: str) -> str:
+  """What a finished run asked again says: that it holds its epochs, and the command
+  that trains it on (as many epochs again, as an example)."""
+  total = 2 * done_epochs
+  return (f'{workdir} already holds {done_epochs} of {epochs} epochs: nothing to train;'
+          f' to train it to {total} epochs in all (--epochs is the new total):'
+          f' {continue_command(workdir, schedule, total)}')
+
+
+def finished_history(workdir: str, done_epochs: int) -> list:
+  """The records of epochs 1..done_epochs from metrics.jsonl, if every one of them
+  reads (then a finished run can answer without building its graph); else []."""
+  records, unreadable = metrics_log.read_lines(os.path.join(workdir, metrics_log.FILE_NAME))
+  by_epoch = {r.get('epoch'): r for r in records}
+  if unreadable or any(e not in by_epoch for e in range(1, done_epochs + 1)):
+    return []
+  return [by_epoch[e] for e in range(1, done_epochs + 1)]
+
+
+# Flags that say nothing about what a run computes (where it lives, how fast, how
+# long): two folders that differ only in them hold runs of the same configuration.
+_NOT_THE_CONFIGURATION = ('workdir', 'epochs', 'towers', 'intra_op_threads',
+                          'inter_op_threads')
+
+
+def finished_elsewhere(workdir: str, flags: list, steps_per_epoch: int) -> tuple:
+  """A finished run of the same configuration in a folder beside `workdir` (e.g.
+  runs/lstm_static when `workdir` is runs/lstm_static_epochs27, a new folder the
+  default name gave a larger --epochs).
+
+  Returns:
+    (its folder, the epochs it holds), the one with the most epochs; ('', 0) if none.
+  """
+  parent = os.path.dirname(os.path.normpath(workdir)) or '.'
+  wanted = workdir_lib.parse_flag_lines('\n'.join(flags))
+  same = lambda saved: all(saved.get(k) == v for k, v in wanted.items()
+                           if k not in _NOT_THE_CONFIGURATION) and set(saved) == set(wanted)
+  best = ('', 0)
+  try:
+    names = sorted(os.listdir(parent))
+  except OSError:
+    return best
+  for name in names:
+    folder = os.path.join(parent, name)
+    if os.path.normpath(folder) == os.path.normpath(workdir) or not os.path.isdir(folder):
+      continue
+    saved = workdir_lib.read_saved_flags(folder)
+    steps = workdir_lib.checkpoint_steps(folder)
+    if not saved or not steps or not same(saved):
+      continue
+    done = steps[0] // steps_per_epoch
+    if done >= int(saved.get('epochs', 0) or 0) and done > best[1]:
+      best = (folder, done)
+  return best

@@ -31,6 +31,7 @@ import tf_keras  # noqa: E402  (after tf_env: legacy Keras)
 
 # Raised here; defined where the entry point can catch them without TensorFlow.
 TrainingInterrupted = errors.TrainingInterrupted
+summary_line = metrics_log.summary_line  # the result line; read without TensorFlow too
 NoCheckpoint = errors.NoCheckpoint
 NonFiniteLoss = errors.NonFiniteLoss
 
@@ -263,11 +264,8 @@ class Trainer:
                       f'; no record of epoch {", ".join(map(str, lost))} could be'
                       ' re-created' if lost else '')
     if done_epochs >= cfg.epochs:
-      total = 2 * done_epochs  # the hint's example: as many epochs again
-      logging.info('%s already holds %d of %d epochs: nothing to train; to train it'
-                   ' to %d epochs in all (--epochs is the new total): %s', cfg.workdir,
-                   done_epochs, cfg.epochs, total,
-                   segments.continue_command(cfg.workdir, cfg.lr_schedule, total))
+      logging.info('%s', segments.nothing_to_train(cfg.workdir, done_epochs, cfg.epochs,
+                                                   cfg.lr_schedule))
       return RunResult(history, step, True, self.build_seconds,
                        self.trainable_parameters)
     if step:
@@ -375,22 +373,6 @@ class Trainer:
     return {'validation_loss': loss, 'validation_accuracy': accuracy,
             **best_on_validation(history[-1] if history else None, epoch, accuracy,
                                  test_accuracy)}
-
-
-def summary_line(history: list) -> str:
-  """The run's result in one line (the trainer prints it on stdout), e.g.
-  'done: 25 epochs | final test accuracy 0.9915 | states.h == outputs[-1] every epoch:
-  True'. No 'best' on the test set: an epoch picked by test accuracy would report an
-  optimistic number; with a validation split the best epoch is picked there."""
-  last = history[-1]
-  chosen = (f' | best validation accuracy {last["best_validation_accuracy"]:.4f} at'
-            f' epoch {last["best_validation_epoch"]} (test accuracy there'
-            f' {last["test_accuracy_at_best_validation"]:.4f})'
-            if 'best_validation_epoch' in last else '')
-  epochs = f'{len(history)} epoch' + ('s' if len(history) != 1 else '')
-  return (f'done: {epochs} | final test accuracy {last["test_accuracy"]:.4f}'
-          f'{chosen} | states.h == outputs[-1] every epoch:'
-          f' {all(r["state_equals_output"] for r in history)}')
 
 
 def best_on_validation(previous: Optional[dict], epoch: int, validation_accuracy: float,

@@ -144,6 +144,50 @@ def test_continuing_a_finished_run_is_a_recorded_warm_restart(tmp_path):
   assert 'states.h == outputs[-1]: True' in evaluated.stderr
 
 
+def test_a_finished_run_asked_again_answers_from_its_files(reference, tmp_path):
+  """No TensorFlow: a `tensorflow` that cannot be imported stands first on the path."""
+  fake = tmp_path / 'no_tf' / 'tensorflow'
+  fake.mkdir(parents=True)
+  (fake / '__init__.py').write_text('raise ImportError("TensorFlow was imported")\n')
+  before = {p: os.path.getmtime(os.path.join(reference, p)) for p in os.listdir(reference)}
+  again = run_cli(*RUN, f'--workdir={reference}', env={'PYTHONPATH': str(fake.parent)})
+  assert again.returncode == 0, again.stderr[-2000:]
+  assert f'{reference} already holds 3 of 3 epochs: nothing to train' in again.stderr
+  last = records(reference)[-1]
+  assert again.stdout == (f'done: 3 epochs | final test accuracy'
+                          f' {last["test_accuracy"]:.4f} | states.h == outputs[-1] every'
+                          ' epoch: True\n')
+  assert {p: os.path.getmtime(os.path.join(reference, p))
+          for p in os.listdir(reference)} == before
+  # Without a whole metrics.jsonl the run is opened as before (TensorFlow re-creates it).
+  copy = tmp_path / 'copy'
+  shutil.copytree(reference, copy)
+  with open(copy / 'metrics.jsonl', 'a') as f:
+    f.write('{not json\n')
+  broken = run_cli(*RUN, f'--workdir={copy}', env={'PYTHONPATH': str(fake.parent)})
+  assert broken.returncode != 0 and 'TensorFlow was imported' in broken.stderr
+
+
+def test_a_new_default_folder_names_the_finished_run_beside_it(tmp_path):
+  first = run_cli(*RUN[:-1], '--epochs=1', cwd=tmp_path)
+  assert first.returncode == 0, first.stderr[-2000:]
+  (finished,) = os.listdir(tmp_path / 'runs')
+  more = run_cli(*RUN[:-1], '--epochs=2', cwd=tmp_path)
+  assert more.returncode == 0 and 'epoch 2/2' in more.stderr, more.stderr[-2000:]
+  (line,) = [l for l in more.stderr.splitlines() if 'holds a finished run' in l]
+  new = sorted(set(os.listdir(tmp_path / 'runs')) - {finished})[0]
+  folder = os.path.join('runs', finished)
+  assert line.endswith(
+      f'{folder} holds a finished run of these flags (1 epoch); this command starts a new'
+      f' one in runs/{new} from epoch 1. To train that run on to 2 epochs instead, stop'
+      f' this (Ctrl-C) and run: python train_mnist_rnn.py --flagfile={folder}/flags.txt'
+      f' --workdir={folder} --epochs=2 --restart_schedule')
+  # Before anything trains; and another configuration (a seed) is not named.
+  assert more.stderr.index('holds a finished run') < more.stderr.index('epoch 1/2')
+  other = run_cli(*RUN[:-1], '--epochs=2', '--seed=1', cwd=tmp_path)
+  assert other.returncode == 0 and 'holds a finished run' not in other.stderr
+
+
 def test_another_epochs_mid_schedule_is_refused_and_constant_continues(tmp_path):
   from mnist_rnn import segments  # pylint: disable=g-import-not-at-top
   (tmp_path / 'flags.txt').write_text('--epochs=25\n')
