@@ -322,7 +322,7 @@ class Trainer:
         self.session.run(m.reset_epoch_metrics)
       epoch_start = time.perf_counter()
       examples, train_seconds, steady = self.train_epoch(epoch, first_batch, should_stop)
-      first_batch = 0
+      resumed_at, first_batch = first_batch, 0
       sums = self.session.run(m.epoch_metrics)
       test_loss, test_accuracy = self.evaluate(self.test)
       check = self.check()
@@ -363,9 +363,10 @@ class Trainer:
       validation = (f' | validation acc {record["validation_accuracy"]:.4f}'
                     if 'validation_accuracy' in record else '')
       logging.info('epoch %d/%d | train loss %.4f acc %.4f%s | test loss %.4f acc %.4f'
-                   ' | %.0f ex/s %.1fs | %s', epoch, cfg.epochs, record['train_loss'],
+                   ' | %s %.1fs | %s', epoch, cfg.epochs, record['train_loss'],
                    record['train_accuracy'], validation, test_loss, test_accuracy,
-                   record['examples_per_sec'], record['epoch_seconds'],
+                   speed_text(record['examples_per_sec'], steady, resumed_at,
+                              self.steps_per_epoch), record['epoch_seconds'],
                    check.log_text())
   def _validation_record(self, epoch: int, history: list, test_accuracy: float) -> dict:
     """This epoch's validation metrics and the best epoch so far (`best_on_validation`)."""
@@ -373,6 +374,20 @@ class Trainer:
     return {'validation_loss': loss, 'validation_accuracy': accuracy,
             **best_on_validation(history[-1] if history else None, epoch, accuracy,
                                  test_accuracy)}
+
+
+def speed_text(examples_per_sec: float, steady: Optional[float], resumed_at: int,
+               steps_per_epoch: int) -> str:
+  """The epoch line's speed. An epoch resumed at batch `resumed_at` ran only its
+  last steps in this process, the first of them warming up: its speed says over which
+  steps it is measured (without the warm-up where there were steps after it)."""
+  if not resumed_at:
+    return f'{examples_per_sec:.0f} ex/s'
+  ran = steps_per_epoch - resumed_at
+  over = (f'{steady:.0f} ex/s after the warm-up' if steady
+          else f'{examples_per_sec:.0f} ex/s, warm-up included')
+  return (f'{over} (this process ran {ran} of its {steps_per_epoch} steps, resumed at'
+          f' batch {resumed_at})')
 
 
 def best_on_validation(previous: Optional[dict], epoch: int, validation_accuracy: float,

@@ -194,3 +194,25 @@ def completed(study) -> dict:
     if point is not None:
       done.setdefault(point, trial)
   return done
+
+
+def heartbeat_ages(storage, study) -> dict:
+  """trial number -> seconds since the last heartbeat of each running trial of `study`
+  that has one, by the database's clock (what Optuna's stale-trial check compares).
+
+  Optuna keeps heartbeats in its own table and has no public reader; this reads it the
+  way `RDBStorage._get_stale_trial_ids` does. {} if the storage keeps none."""
+  storage = getattr(storage, '_backend', storage)  # a study's storage may be a cache of it
+  try:
+    from optuna.storages._rdb import models  # pylint: disable=g-import-not-at-top
+    with storage.scoped_session() as session:
+      now = session.execute(sqlalchemy.func.now()).scalar().replace(tzinfo=None)
+      rows = (session.query(models.TrialModel.number, models.TrialHeartbeatModel.heartbeat)
+              .join(models.TrialHeartbeatModel,
+                    models.TrialHeartbeatModel.trial_id == models.TrialModel.trial_id)
+              .filter(models.TrialModel.study_id == study._study_id)  # pylint: disable=protected-access
+              .filter(models.TrialModel.state == optuna.trial.TrialState.RUNNING).all())
+    return {number: max(0.0, (now - beat.replace(tzinfo=None)).total_seconds())
+            for number, beat in rows}
+  except Exception:  # pylint: disable=broad-except  (an older schema, a lost database)
+    return {}

@@ -149,8 +149,9 @@ class Worker:
 
     optuna.logging.set_verbosity(optuna.logging.ERROR)  # this module logs each trial
     self._quiet_heartbeat_failures()
+    waited_for = None
     while not self.stopping:
-      optuna.storages.fail_stale_trials(self.study)
+      self._take_over_stale_trials()
       if more():
         try:
           self.study.optimize(objective, n_jobs=self.options.jobs,
@@ -166,9 +167,53 @@ class Worker:
               f' {str(e).splitlines()[0][:300] if str(e) else ""}; finished runs are kept'
               ' in their folders, rerun the same command to go on') from None
       elif self._running_elsewhere():
+        waited_for = self._say_what_it_waits_for(waited_for)
         self.pause()
       else:
         return
+
+  def _others(self) -> list:
+    """(number, run, host, heartbeat age or None) of the trials running elsewhere."""
+    ages = storage_lib.heartbeat_ages(self.study._storage, self.study)  # pylint: disable=protected-access
+    return [(t.number, t.user_attrs.get('run', f'trial {t.number}'),
+             t.user_attrs.get('host', 'an unknown host'), ages.get(t.number))
+            for t in self.study.get_trials(deepcopy=False, states=(TrialState.RUNNING,))]
+
+  def _say_what_it_waits_for(self, said) -> tuple:
+    """Logs, when the set of runs changes, which runs of other workers this one waits
+    for (host, heartbeat age) and when it takes one over. Returns what it said."""
+    others = self._others()
+    now = tuple(sorted(number for number, *_ in others))
+    if now != said:
+      grace = 3 * self.options.heartbeat_seconds
+      runs = '; '.join(
+          f'{run} (trial {number} on {host}, heartbeat '
+          + (f'{age:.0f} s ago)' if age is not None else 'not yet seen)')
+          for number, run, host, age in sorted(others))
+      logging.info('nothing left to start: waiting for %d run%s of other workers: %s. A'
+                   ' run whose heartbeat is older than %d s (3 x --heartbeat_seconds) is'
+                   ' taken over here, from its checkpoint', len(others),
+                   '' if len(others) == 1 else 's', runs, grace)
+    return now
+
+  def _take_over_stale_trials(self) -> None:
+    """Optuna's fail_stale_trials (failed, and queued again by the retry callback),
+    saying which runs and why: their worker's heartbeat stopped."""
+    ages = storage_lib.heartbeat_ages(self.study._storage, self.study)  # pylint: disable=protected-access
+    grace = 3 * self.options.heartbeat_seconds
+    before = {t.number: t for t in self.study.get_trials(deepcopy=False,
+                                                         states=(TrialState.RUNNING,))}
+    optuna.storages.fail_stale_trials(self.study)
+    failed = {t.number for t in self.study.get_trials(deepcopy=False,
+                                                      states=(TrialState.FAIL,))}
+    for number in sorted(set(before) & failed):
+      attrs = before[number].user_attrs
+      age = ages.get(number)
+      logging.warning('trial %d: %s on %s has sent no heartbeat for %s (more than %d s):'
+                      ' its worker is gone; the run is queued again and the next free'
+                      ' worker resumes it from its checkpoint', number,
+                      attrs.get('run', 'its run'), attrs.get('host', 'an unknown host'),
+                      f'{age:.0f} s' if age is not None else 'too long', grace)
 
   def objective(self, trial) -> float:
     if self.stopping:
@@ -246,7 +291,13 @@ class Worker:
     trial.set_user_attr('host', socket.gethostname())
     trial.set_user_attr('command', shlex.join(['python', 'train_mnist_rnn.py',
                                                f'--flagfile={config.workdir}/flags.txt']))
-    logging.info('trial %d: %s started (log %s)', trial.number, name, log_path)
+    retried = optuna.storages.RetryHeartbeatStaleTrialCallback.retried_trial_number(
+        self.study._storage.get_trial(trial._trial_id))  # pylint: disable=protected-access
+    taking_over = (f', taking over trial {retried}, whose worker stopped sending'
+                   ' heartbeats; it resumes from the run\'s checkpoint'
+                   if retried is not None else '')
+    logging.info('trial %d: %s started (log %s)%s', trial.number, name, log_path,
+                 taking_over)
     start = time.monotonic()
     with open(log_path, 'a', encoding='utf-8') as log:
       log.write(f'# trial {trial.number} of study {self.study.study_name}: '
@@ -274,7 +325,9 @@ class Worker:
     if returncode != 0:
       reason = _reason(returncode, log_path)
       if returncode == errors.EXIT_INTERRUPTED and self.stopping:
-        reason = f'stopped by {self.stopping}; its checkpoint resumes on the next run'
+        # The run's own log says SIGTERM: the worker passes every stop on as SIGTERM.
+        reason = (f'this worker got {self.stopping} and passed it on to the run as'
+                  ' SIGTERM; the run saved its checkpoint and resumes on the next run')
       trial.set_user_attr('error', reason)
       logging.warning('trial %d: %s failed after %.0fs: %s', trial.number, name, seconds,
                       reason)

@@ -3,6 +3,7 @@ separate machines: each run done once, a killed worker's run taken over, the rep
 from the database alone, an unreachable database."""
 
 import os
+import re
 import signal
 import socket
 
@@ -72,6 +73,11 @@ def test_a_worker_killed_mid_run_is_taken_over_by_the_other(database, tmp_path):
   for run in ('lstm_static_seed0', 'gru_static_seed0'):
     assert [r['epoch'] for r in metrics(shared, run)] == [1, 2]  # every epoch once
   assert '| lstm | static | 1 |' in out
+  # What the second worker waited for, and why it took the run over, in its log.
+  assert re.search(r'trial \d+: lstm_static_seed0 on \S+ has sent no heartbeat for \d+ s'
+                   r' \(more than 3 s\): its worker is gone', err), err[-3000:]
+  assert re.search(r'lstm_static_seed0 started \(log [^)]*\), taking over trial \d+, whose'
+                   r' worker stopped sending heartbeats', err), err[-3000:]
 
 
 def test_an_unreachable_database_is_one_line_with_the_password_hidden(tmp_path):
@@ -110,3 +116,26 @@ def test_a_database_that_goes_away_loses_no_result(tmp_path):
     done = trials(pg.url, 'compare')
     assert [t.value for t in done] == [finished[-1]['test_accuracy']]
     assert 'already holds 3 of 3 epochs' in open(f'{folder}/logs/lstm_static_seed0.log').read()
+
+
+def test_a_waiting_worker_names_the_runs_it_waits_for(tmp_path, caplog):
+  """A real SQLite study with one trial running elsewhere (its heartbeat recorded)."""
+  from study import grid as grid_lib  # pylint: disable=g-import-not-at-top
+  from study import storage as storage_lib  # pylint: disable=g-import-not-at-top
+  from study import worker as worker_lib  # pylint: disable=g-import-not-at-top
+  storage = storage_lib.open_storage(f'sqlite:///{tmp_path}/study.db', 1)
+  study = optuna.create_study(storage=storage, study_name='wait')
+  other = study.ask()
+  other.set_user_attr('run', 'gru_static_seed1')
+  other.set_user_attr('host', 'machine2')
+  storage.record_heartbeat(other._trial_id)  # pylint: disable=protected-access
+  worker = worker_lib.Worker(study, grid_lib.Grid(base=None), worker_lib.Options(
+      folder=str(tmp_path), heartbeat_seconds=30))
+  with caplog.at_level('INFO'):
+    said = worker._say_what_it_waits_for(None)  # pylint: disable=protected-access
+    assert worker._say_what_it_waits_for(said) == said  # said once, not every pause
+  (line,) = [r.getMessage() for r in caplog.records if 'waiting for' in r.getMessage()]
+  assert re.fullmatch(r'nothing left to start: waiting for 1 run of other workers:'
+                      r' gru_static_seed1 \(trial 0 on machine2, heartbeat \d s ago\)\. A run'
+                      r' whose heartbeat is older than 90 s \(3 x --heartbeat_seconds\) is'
+                      r' taken over here, from its checkpoint', line), line

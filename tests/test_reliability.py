@@ -109,6 +109,12 @@ def test_signal_saves_current_weights_exits_nonzero_and_resumes(reference, tmp_p
   assert result.returncode == 0, result.stderr[-2000:]
   assert f'resuming {tmp_path} from step {step}' in result.stderr
   assert without_timing(records(tmp_path)) == without_timing(records(reference))
+  # The resumed epoch's speed names the steps it is measured over; whole epochs do not.
+  (line,) = [l for l in result.stderr.splitlines() if 'epoch 2/3' in l]
+  assert (f'(this process ran {2 * STEPS - step} of its {STEPS} steps, resumed at batch'
+          f' {step - STEPS})') in line
+  assert 'this process ran' not in [l for l in result.stderr.splitlines()
+                                    if 'epoch 3/3' in l][0]
 
 
 def test_continuing_a_finished_run_is_a_recorded_warm_restart(tmp_path):

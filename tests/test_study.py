@@ -301,4 +301,6 @@ def test_ctrl_c_saves_every_run_in_progress_and_the_same_command_resumes(tmp_pat
   assert again.returncode == 0, again.stderr[-2000:]
   log = open(os.path.join(folder, 'logs', 'lstm_static_seed0.log')).read()
   assert 'interrupted by SIGTERM' in log and f'resuming {run} from step' in log
+  assert ('lstm_static_seed0 failed after' in err and 'this worker got SIGINT and passed'
+          ' it on to the run as SIGTERM; the run saved its checkpoint' in err), err[-2000:]
   assert [r['epoch'] for r in metrics(folder, 'lstm_static_seed0')] == [1, 2, 3]

@@ -281,3 +281,12 @@ def test_rewriting_flags_keeps_a_line_that_is_not_a_flag(tmp_path):
   assert (tmp_path / 'flags.txt.unreadable').read_text() == 'line 3: cell=gru oops\n'
   assert (tmp_path / 'flags.txt').read_text().splitlines()[1:] == ['--cell=gru']
 
+
+
+def test_speed_text_of_whole_and_resumed_epochs():
+  assert train.speed_text(812.4, 900.0, 0, 100) == '812 ex/s'
+  assert train.speed_text(9.2, 95.0, 90, 100) == (
+      '95 ex/s after the warm-up (this process ran 10 of its 100 steps, resumed at'
+      ' batch 90)')
+  assert train.speed_text(9.2, None, 98, 100) == (
+      '9 ex/s, warm-up included (this process ran 2 of its 100 steps, resumed at batch 98)')
