@@ -477,5 +477,11 @@ def main(argv):
     fail(str(e), e.exit_code)
 
 
+# What --helpshort lists (--help lists every flag).
+MAIN_FLAGS = ('cell', 'runner', 'time_major', 'num_units', 'num_layers', 'pixels_per_step',
+              'epochs', 'batch_size', 'learning_rate', 'seed', 'validation_examples',
+              'workdir', 'inspect', 'equality_table', 'eval_only', 'export', 'compare',
+              'seeds')
+
 if __name__ == '__main__':
-  app.run(main, flags_parser=cli.flags_parser(PROGRAM))
+  app.run(main, flags_parser=cli.flags_parser(PROGRAM, __doc__, MAIN_FLAGS))

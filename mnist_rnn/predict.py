@@ -7,9 +7,12 @@ turns image files, folders of them and IDX image files into 28x28 MNIST images;
 `Model.probabilities` classifies a batch.
 """
 
+import contextlib
 import dataclasses
 import gzip
 import os
+import sys
+import tempfile
 from typing import Iterator
 import warnings
 
@@ -113,7 +116,8 @@ class Model:
     it = self._tflite
     source = it.get_input_details()[0]['index']
     it.resize_tensor_input(source, list(images.shape))
-    it.allocate_tensors()
+    with _without_the_xnnpack_notice():
+      it.allocate_tensors()
     it.set_tensor(source, np.asarray(images, np.float32))
     it.invoke()
     out = {d['name']: d['index'] for d in it.get_output_details()}
@@ -128,6 +132,32 @@ class Model:
 
   def close(self):
     self.session.close()
+
+
+# TensorFlow Lite's C++ prints this when its default CPU delegate starts (the first
+# allocate_tensors), on every prediction; it says nothing a user could act on.
+XNNPACK_NOTICE = 'INFO: Created TensorFlow Lite XNNPACK delegate for CPU.'
+
+
+@contextlib.contextmanager
+def _without_the_xnnpack_notice():
+  """Catches what C++ writes to stderr (file descriptor 2) inside; passes all of it on
+  but XNNPACK_NOTICE, so a real error from TensorFlow Lite still shows."""
+  sys.stderr.flush()
+  saved = os.dup(2)
+  with tempfile.TemporaryFile() as caught:
+    os.dup2(caught.fileno(), 2)
+    try:
+      yield
+    finally:
+      os.dup2(saved, 2)
+      os.close(saved)
+      caught.seek(0)
+      rest = [l for l in caught.read().decode('utf-8', 'replace').splitlines(True)
+              if l.strip() != XNNPACK_NOTICE]
+      if rest:
+        sys.stderr.write(''.join(rest))
+        sys.stderr.flush()
 
 
 @dataclasses.dataclass

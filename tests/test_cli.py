@@ -176,6 +176,18 @@ def test_help_answers_without_tensorflow(args, no_tensorflow):
   assert 'kept short on purpose' not in text  # users' text, not developers'
 
 
+def test_helpshort_lists_the_main_flags_only(no_tensorflow):
+  short, full = (run_cli(a, env=no_tensorflow) for a in ('--helpshort', '--help'))
+  assert short.returncode == 0 and short.stderr == ''
+  listed = re.findall(r'^  --(\w+)', short.stdout, re.M)
+  source = open(os.path.join(ROOT, 'train_mnist_rnn.py'), encoding='utf-8').read()
+  main = re.search(r'^MAIN_FLAGS = \((.*?)\)$', source, re.M | re.S).group(1)
+  assert listed == re.findall(r"'(\w+)'", main) + ['flagfile']  # (not imported: its flags)
+  assert '--tune_trials' not in short.stdout and '--tune_trials' in full.stdout
+  assert 'main flags (all of them: --help)' in short.stdout
+  assert len(short.stdout.splitlines()) < len(full.stdout.splitlines()) / 2
+
+
 @pytest.mark.parametrize('args, fragment', [
     (['--cell=transformer'], 'flag --cell=transformer'),
     (['--runner=static', '--time_major'], '--time_major applies to --runner=dynamic'),

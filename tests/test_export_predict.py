@@ -104,6 +104,7 @@ def test_export_loads_in_plain_tf2_with_eval_onlys_accuracy(trained, tmp_path):
   lite = run_predict(f'--model={path}/model.tflite', '--json', str(picture))
   full = run_predict(f'--model={path}', '--json', str(picture))
   assert lite.returncode == 0 and full.returncode == 0, lite.stderr[-2000:]
+  assert 'XNNPACK' not in lite.stderr, lite.stderr[-2000:]  # TF Lite's start-up notice
   a, b = json.loads(lite.stdout), json.loads(full.stdout)
   assert a['digit'] == b['digit'] and abs(a['probability'] - b['probability']) <= 1e-4
 
@@ -307,3 +308,11 @@ def test_a_model_path_that_cannot_classify_is_one_line(trained, tmp_path):
       json.dumps({'step': 1, 'model': dataclasses.asdict(config_lib.ModelConfig(cell='rnn'))}))
   assert_one_line_error(run_predict(f'--model={other}', 'x.png'),
                         'was made from a rnn run, its flags.txt says gru', program=PREDICT)
+
+
+def test_only_the_xnnpack_notice_is_held_back(capfd):
+  """What C++ writes on file descriptor 2 passes, the notice alone is dropped."""
+  from mnist_rnn import predict  # pylint: disable=g-import-not-at-top
+  with predict._without_the_xnnpack_notice():  # pylint: disable=protected-access
+    os.write(2, (predict.XNNPACK_NOTICE + '\nERROR: a real one\n').encode())
+  assert capfd.readouterr().err == 'ERROR: a real one\n'
