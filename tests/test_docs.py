@@ -88,3 +88,17 @@ def test_the_checks_catch_the_faults_they_are_for(tmp_path, monkeypatch):
   (tmp_path / 'link.md').write_text('# a\n\n[gone](docs/none.md) [web](https://x.org)\n')
   with pytest.raises(AssertionError, match='none.md'):
     test_relative_links_point_to_files('link.md')
+
+
+def _python_versions(text):
+  """'3.11, 3.12 or 3.13' after the first 'Python ' that lists versions."""
+  found = re.search(r'Python (3\.\d+(?:(?:, | or )3\.\d+)*)', text)
+  return re.findall(r'3\.\d+', found.group(1)) if found else []
+
+
+def test_readme_and_requirements_name_the_same_python_versions():
+  read = lambda name: open(os.path.join(ROOT, name), encoding='utf-8').read()
+  readme, requirements = _python_versions(read('README.md')), _python_versions(
+      read('requirements.txt'))
+  assert readme and readme == requirements, (readme, requirements)
+  assert _python_versions('Python 3.11 or 3.12 (3.13 tested before)') == ['3.11', '3.12']
