@@ -1,0 +1,44 @@
+"""comparison.png: the curve panel holds every epoch of every configuration, and
+configurations whose curves coincide stay apart by line style and marker."""
+
+import types
+
+import numpy as np
+
+from study import plots
+from study import statistics
+
+
+def _combination(cell, runner, curves):
+  finals = [k[-1] for k in curves]
+  return types.SimpleNamespace(cell=cell, runner=runner, final=statistics.summarize(finals),
+                               by_seed=dict(enumerate(finals)), curves=curves)
+
+
+def test_the_curves_panel_shows_every_point_and_coinciding_lines_apart():
+  rng = np.random.default_rng(0)
+  # Epoch 1 far below the finals (as in every real run), static = dynamic exactly.
+  curves = [[0.93 + rng.uniform(0, 0.01), 0.975, 0.985, 0.9915 + rng.uniform(0, 0.001)]
+            for _ in range(3)]
+  report = types.SimpleNamespace(combinations=[
+      _combination('lstm', 'static', curves), _combination('lstm', 'dynamic', curves),
+      _combination('gru', 'static', [[0.92, 0.97, 0.98, 0.990]] * 3)])
+  fig = plots.figure(report)
+  try:
+    curves_axis = fig.axes[1]
+    low, high = curves_axis.get_ylim()
+    lines = curves_axis.get_lines()
+    assert len(lines) == 3
+    for line in lines:
+      y = line.get_ydata()
+      assert len(y) == 4 and low < min(y) and max(y) < high  # epoch 1 included
+    for band in curves_axis.collections:
+      for path in band.get_paths():
+        ys = path.vertices[:, 1]
+        assert low <= ys.min() and ys.max() <= high
+    styles = {(l.get_linestyle(), l.get_marker()) for l in lines}
+    assert len(styles) == 3  # the two identical curves differ in style and marker
+    assert curves_axis.get_yscale() == 'log'
+  finally:
+    plots.plt.close(fig)
+
