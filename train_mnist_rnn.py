@@ -160,21 +160,32 @@ _REPORT = flags.DEFINE_boolean('report', False, '--compare: train nothing; make 
                                ' report from the study as it is.')
 _TUNE = flags.DEFINE_boolean(
     'tune', False, '--compare: first tune each cell on validation accuracy (TPE over'
-    ' --tune_space, --tune_trials runs at the --tune_epochs/--tune_train_examples budget),'
-    ' then compare each cell\'s best configuration over --seeds at the full budget.')
+    ' --tune_space, --tune_trials runs, each at the comparison\'s own budget unless'
+    ' --tune_epochs/--tune_train_examples say otherwise, the weak ones stopped early by'
+    ' --tune_pruner), then compare each cell\'s best configuration over --seeds. A flag'
+    ' given on the command line is left out of the search.')
 _TUNE_TRIALS = flags.DEFINE_integer('tune_trials', 20, '--tune: runs per cell.',
                                     lower_bound=1)
-_TUNE_EPOCHS = flags.DEFINE_integer('tune_epochs', 3, '--tune: epochs of a search run.',
-                                    lower_bound=1)
+_TUNE_EPOCHS = flags.DEFINE_integer(
+    'tune_epochs', 0, '--tune: epochs of a search run; 0 = the comparison\'s --epochs'
+    ' (the full budget, with its schedule).', lower_bound=0)
 _TUNE_TRAIN_EXAMPLES = flags.DEFINE_integer(
-    'tune_train_examples', 20000, '--tune: training examples of a search run (0 = all).',
-    lower_bound=0)
+    'tune_train_examples', 0, '--tune: training examples of a search run; 0 = the'
+    ' comparison\'s --train_examples.', lower_bound=0)
 _TUNE_SPACE = flags.DEFINE_string(
     'tune_space', '', '--tune: the search space, a JSON file like configs/tune_space.json'
     ' (empty = that file).')
-_TUNE_PRUNING = flags.DEFINE_boolean(
-    'tune_pruning', True, '--tune: stop a search run whose validation accuracy after an'
-    ' epoch is below the median of earlier runs at that epoch (Optuna\'s MedianPruner).')
+_TUNE_PRUNER = flags.DEFINE_enum(
+    'tune_pruner', 'successive_halving', ['successive_halving', 'hyperband', 'median',
+                                          'none'],
+    '--tune: which search runs stop early, judged on validation accuracy after each'
+    ' epoch: successive_halving (asynchronous, Optuna\'s SuccessiveHalvingPruner: at'
+    ' epochs 1, r, r^2, ... only the top 1/r of the runs that reached that rung go on),'
+    ' hyperband (Optuna\'s HyperbandPruner over 1..--tune_epochs), median (below the'
+    ' median of earlier runs at that epoch), none.')
+_TUNE_REDUCTION_FACTOR = flags.DEFINE_integer(
+    'tune_reduction_factor', 3, '--tune: r of successive_halving and hyperband.',
+    lower_bound=2)
 _HEARTBEAT_SECONDS = flags.DEFINE_integer(
     'heartbeat_seconds', 30, '--compare: a worker records it is alive this often; a'
     ' run whose worker is silent for 3 of these is failed and retried by another.',
@@ -421,11 +432,15 @@ def _compare(config):
   lines = _compare_flag_lines(config, folder)
   if _TUNE.value:
     from study import tuning  # pylint: disable=g-import-not-at-top
+    given = tuple(sorted(name for name in config_lib.flatten(config)
+                         if name in flags.FLAGS and flags.FLAGS[name].present))
     outcome = tuning.run(grid, options, tuning.Options(
-        trials=_TUNE_TRIALS.value, epochs=_TUNE_EPOCHS.value,
-        train_examples=_TUNE_TRAIN_EXAMPLES.value, space=_TUNE_SPACE.value or os.path.join(
+        trials=_TUNE_TRIALS.value, epochs=_TUNE_EPOCHS.value or config.epochs,
+        train_examples=_TUNE_TRAIN_EXAMPLES.value or config.train_examples,
+        space=_TUNE_SPACE.value or os.path.join(
             os.path.dirname(os.path.abspath(__file__)), 'configs', 'tune_space.json'),
-        prune=_TUNE_PRUNING.value), lines)
+        pruner=_TUNE_PRUNER.value, reduction_factor=_TUNE_REDUCTION_FACTOR.value,
+        given=given), lines)
   else:
     outcome = comparison.run(grid, options, flag_lines=lines)
   if outcome.markdown:
@@ -448,7 +463,8 @@ def _compare_flag_lines(config, folder):
                            f'--tune_epochs={_TUNE_EPOCHS.value}',
                            f'--tune_train_examples={_TUNE_TRAIN_EXAMPLES.value}',
                            f'--tune_space={_TUNE_SPACE.value}',
-                           '--tune_pruning' if _TUNE_PRUNING.value else '--notune_pruning']
+                           f'--tune_pruner={_TUNE_PRUNER.value}',
+                           f'--tune_reduction_factor={_TUNE_REDUCTION_FACTOR.value}']
                           if _TUNE.value else [])
 
 

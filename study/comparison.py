@@ -97,6 +97,7 @@ def _finish(grid, study, options, error='', exit_code=0) -> Outcome:
   if report.combinations:
     paths = tuple(report_lib.write(report, options.folder))
     logging.info('report: %s', ', '.join(paths))
+    _save_note(study, report)
   if not error:
     states = storage_lib.progress(study)
     failed = [p for p in grid.points()
@@ -116,6 +117,27 @@ def _finish(grid, study, options, error='', exit_code=0) -> Outcome:
                    len(report.runs))
   return Outcome(report_lib.markdown(report) if report.combinations else '', error,
                  exit_code, paths)
+
+
+NOTE_HEADING = '## The comparison, over seeds (remade with each report)'
+
+
+def _save_note(study, report) -> None:
+  """The report as the study's note in optuna-dashboard (its Note panel, Markdown): the
+  dashboard's own plots show one seed per point and its Best Trial a lucky seed; the
+  note says how sure the comparison is. Rewritten each time the report is made."""
+  from optuna_dashboard import save_note  # pylint: disable=g-import-not-at-top
+  body = '\n\n'.join([
+      NOTE_HEADING, report_lib.markdown(report).strip(),
+      'Each point of the Contour, Rank and Slice plots is one run (one seed), and "Best'
+      ' Trial" is the luckiest seed: read the means, intervals and paired tests above.'
+      ' Each trial\'s intermediate values are its test accuracy per epoch (nothing is'
+      ' pruned on them).'])
+  try:
+    save_note(study, body)
+  except Exception as e:  # pylint: disable=broad-except  (the storage's, a lost database)
+    logging.warning('the report could not be saved as the study\'s note (%s); it is in'
+                    ' comparison.md', type(e).__name__)
 
 
 def _last_errors(study) -> dict:

@@ -32,13 +32,53 @@ _KINDS = ('float', 'int', 'categorical')
 _NOTE = 'note'  # a user attribute of trials that ran nothing (they do not count)
 
 
+PRUNERS = ('successive_halving', 'hyperband', 'median', 'none')
+
+
 @dataclasses.dataclass(frozen=True)
 class Options:
   trials: int = 20             # per cell
-  epochs: int = 3
-  train_examples: int = 20000
+  epochs: int = 25             # of a search run: the comparison's own (the full budget)
+  train_examples: int = 0      # of a search run; 0 = all
   space: str = ''              # a JSON file (configs/tune_space.json)
-  prune: bool = True
+  pruner: str = 'successive_halving'
+  reduction_factor: int = 3    # successive_halving and hyperband: keep the top 1/r
+  given: tuple = ()            # flags the user gave: fixed, left out of the search
+
+  @property
+  def prune(self) -> bool:
+    return self.pruner != 'none'
+
+
+def make_pruner(tune: Options):
+  """Optuna's pruner for `tune.pruner`; its steps are epochs (the worker reports each
+  epoch's validation accuracy)."""
+  if tune.pruner == 'successive_halving':
+    return optuna.pruners.SuccessiveHalvingPruner(
+        min_resource=1, reduction_factor=tune.reduction_factor, min_early_stopping_rate=0)
+  if tune.pruner == 'hyperband':
+    return optuna.pruners.HyperbandPruner(min_resource=1, max_resource=tune.epochs,
+                                          reduction_factor=tune.reduction_factor)
+  if tune.pruner == 'median':
+    return optuna.pruners.MedianPruner(n_startup_trials=5, n_warmup_steps=0)
+  return optuna.pruners.NopPruner()
+
+
+def rungs(tune: Options) -> list:
+  """The epochs at which successive halving judges a run: 1, r, r^2, ... < epochs."""
+  if tune.pruner != 'successive_halving':
+    return []
+  out, epoch = [], 1
+  while epoch < tune.epochs:
+    out.append(epoch)
+    epoch *= tune.reduction_factor
+  return out
+
+
+def without_given(space: dict, given: tuple) -> tuple:
+  """(the space without the flags the user gave, the names left out)."""
+  left_out = tuple(name for name in space if name in given)
+  return {k: v for k, v in space.items() if k not in left_out}, left_out
 
 
 def load_space(path: str) -> dict:
@@ -148,14 +188,20 @@ def _join(storage, name, settings, pruner):
 def run(grid: grid_lib.Grid, options: comparison.Options, tune: Options,
         flag_lines=None) -> comparison.Outcome:
   """Tunes each cell, then runs and reports the comparison of the tuned cells."""
-  space = load_space(tune.space)
+  space, left_out = without_given(load_space(tune.space), tune.given)
+  base = config_lib.flatten(grid.base)
+  for name in left_out:
+    logging.info('tune: --%s=%s was given, so it is left out of the search: every run'
+                 ' uses it', name, base[name])
+  if not space:
+    raise storage_lib.StudyError(f'--tune: every flag of --tune_space={tune.space} was'
+                                 ' given on the command line; nothing is left to search')
   url = options.storage or storage_lib.default_url(options.folder)
   shown = storage_lib.shown_url(url)
-  pruner = (optuna.pruners.MedianPruner(n_startup_trials=5, n_warmup_steps=0)
-            if tune.prune else optuna.pruners.NopPruner())
+  pruner = make_pruner(tune)
   settings = {**grid.settings(), 'space': space, 'tune_trials': tune.trials,
               'tune_epochs': tune.epochs, 'tune_train_examples': tune.train_examples,
-              'pruning': tune.prune}
+              'pruner': tune.pruner, 'reduction_factor': tune.reduction_factor}
   with workdir_lib.created(options.folder):
     storage = storage_lib.open_storage(url, options.heartbeat_seconds)
     searches = {cell: _join(storage, f'{options.study}-tune-{cell}', settings, pruner)
@@ -182,7 +228,7 @@ def run(grid: grid_lib.Grid, options: comparison.Options, tune: Options,
     best[cell] = study.best_trial
   tuned = dataclasses.replace(grid, overrides=tuple(
       (cell, tuple(sorted(best[cell].params.items()))) for cell in grid.cells))
-  text = tuning_markdown(searches, best, tune)
+  text = tuning_markdown(searches, best, tune, {k: base[k] for k in left_out})
   with open(os.path.join(options.folder, 'tuning.md'), 'w', encoding='utf-8') as f:
     f.write(text)
   _importance_picture(searches, os.path.join(options.folder, 'tuning.png'))
@@ -190,11 +236,18 @@ def run(grid: grid_lib.Grid, options: comparison.Options, tune: Options,
   return dataclasses.replace(outcome, markdown=text + '\n' + outcome.markdown)
 
 
-def importances(study) -> dict:
+# Fewer complete trials than this and fANOVA's ranking is not printed: its random
+# forest over a handful of points ranks noise (tuning.md of 6 trials and the dashboard
+# disagreed on which parameter came first; docs/comparisons.md).
+MIN_IMPORTANCE_TRIALS = 20
+EVALUATOR = 'fANOVA (Optuna\'s FanovaImportanceEvaluator, seed 0, complete trials only)'
+
+
+def importances(study, minimum: int = MIN_IMPORTANCE_TRIALS) -> dict:
   """fANOVA importances of the parameters over the completed trials ({} with fewer
-  than 2, or when all trials share one value)."""
+  than `minimum`, or when all trials share one value)."""
   complete = study.get_trials(deepcopy=False, states=(TrialState.COMPLETE,))
-  if len(complete) < 2:
+  if len(complete) < max(2, minimum):
     return {}
   try:
     return optuna.importance.get_param_importances(
@@ -203,25 +256,56 @@ def importances(study) -> dict:
     return {}
 
 
-def tuning_markdown(searches: dict, best: dict, tune: Options) -> str:
-  """The search in words: each cell's best configuration, its trials, its importances."""
+def epochs_trained(trials) -> int:
+  """Epochs the search runs trained in all: each run's last reported epoch (a pruned
+  run stops at its rung; a run resumed in a retry counts the epochs it holds)."""
+  total = 0
+  for t in trials:
+    if _NOTE in t.user_attrs or t.state not in (TrialState.COMPLETE, TrialState.PRUNED):
+      continue
+    total += max(t.intermediate_values, default=0) or len(
+        t.user_attrs.get('validation_accuracy_curve', ()))
+  return total
+
+
+def _pruning_words(tune: Options) -> str:
+  if tune.pruner == 'successive_halving':
+    at = ', '.join(map(str, rungs(tune))) or 'none'
+    return (f', successive halving (r = {tune.reduction_factor}, rungs at epoch'
+            f' {at})')
+  if tune.pruner == 'hyperband':
+    return f', Hyperband (r = {tune.reduction_factor}, epochs 1-{tune.epochs})'
+  return ', median pruning' if tune.pruner == 'median' else ''
+
+
+def tuning_markdown(searches: dict, best: dict, tune: Options, fixed: dict = None) -> str:
+  """The search in words: each cell's best configuration, its trials and the epochs
+  they trained, its importances (named, and only with enough trials to mean anything)."""
   epochs = f'{tune.epochs} epoch' + ('s' if tune.epochs != 1 else '')
   examples = f'{tune.train_examples:,}' if tune.train_examples else 'all'
   lines = [f'Tuned on validation accuracy ({tune.trials} trials per cell, {epochs}'
-           f' on {examples} training examples, TPE'
-           f'{", median pruning" if tune.prune else ""}):', '',
-           '| cell | best validation acc | best configuration | trials: complete, pruned,'
-           ' failed | time of the runs | fANOVA importance |', '|---|---|---|---|---|---|']
+           f' on {examples} training examples, TPE{_pruning_words(tune)}):', '']
+  if fixed:
+    lines += ['Given on the command line, so not searched: '
+              + ', '.join(f'--{k}={v}' for k, v in sorted(fixed.items())) + '.', '']
+  lines += ['| cell | best validation acc | best configuration | trials: complete, pruned,'
+            ' failed | epochs trained | time of the runs | importance |',
+            '|---|---|---|---|---|---|---|']
   for cell, study in searches.items():
     trials = study.get_trials(deepcopy=False)
     count = {s: sum(t.state == s and _NOTE not in t.user_attrs for t in trials)
              for s in (TrialState.COMPLETE, TrialState.PRUNED, TrialState.FAIL)}
     seconds = sum(t.user_attrs.get('wall_seconds', 0) for t in trials)
     params = ', '.join(f'{k}={_short(v)}' for k, v in sorted(best[cell].params.items()))
-    weights = ', '.join(f'{k} {v:.2f}' for k, v in importances(study).items()) or 'n/a'
+    weights = ', '.join(f'{k} {v:.2f}' for k, v in importances(study).items()) or (
+        f'not ranked: {count[TrialState.COMPLETE]} complete trials, fewer than'
+        f' {MIN_IMPORTANCE_TRIALS}')
     lines.append(f'| {cell} | {100 * best[cell].value:.2f}% | {params} |'
                  f' {count[TrialState.COMPLETE]}, {count[TrialState.PRUNED]},'
-                 f' {count[TrialState.FAIL]} | {seconds / 60:.1f} min | {weights} |')
+                 f' {count[TrialState.FAIL]} | {epochs_trained(trials):,} |'
+                 f' {seconds / 60:.1f} min | {weights} |')
+  lines += ['', f'Importance: {EVALUATOR}; optuna-dashboard shows PED-ANOVA instead, its'
+            ' default, which can rank the same trials differently (docs/comparisons.md).']
   return '\n'.join(lines) + '\n'
 
 
@@ -241,7 +325,8 @@ def _importance_picture(searches: dict, path: str) -> None:
     ax.set_xlim(0, 1)
     ax.set_title(f'{cell}: fANOVA importance of each parameter')
     if not values:
-      ax.text(0.5, 0.5, 'too few trials', ha='center', transform=ax.transAxes)
+      ax.text(0.5, 0.5, f'not ranked: fewer than {MIN_IMPORTANCE_TRIALS} complete trials',
+              ha='center', transform=ax.transAxes)
   fig.tight_layout()
   fig.savefig(path, dpi=100)
   plt.close(fig)

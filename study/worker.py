@@ -237,14 +237,15 @@ class Worker:
     return result['final_test_accuracy']
 
   def _watch(self, child, trial, config, prune: bool) -> tuple:
-    """Waits for `child`; with `prune`, reports each new epoch's validation accuracy to
-    the trial and stops the run (SIGTERM: it saves) when Optuna's pruner says so.
+    """Waits for `child`, reporting each new epoch to the trial as an intermediate value
+    (what optuna-dashboard draws as the trial's curve): its validation accuracy with
+    `prune`, and then the run is stopped (SIGTERM: it saves) when Optuna's pruner says
+    so; else its test accuracy (a comparison's trial: nothing prunes on it).
 
     Returns:
       (the exit code or None when the run was pruned, the last epoch reported).
     """
-    if not prune:
-      return child.wait(), 0
+    key = 'validation_accuracy' if prune else 'test_accuracy'
     path = os.path.join(config.workdir, 'metrics.jsonl')
     reported = 0
     while True:
@@ -252,14 +253,15 @@ class Worker:
         returncode = child.wait(timeout=0.5)
       except subprocess.TimeoutExpired:
         returncode = None
-      records = metrics_log.read(path)
+      everything = metrics_log.read(path)
       # A run that has all its epochs (it ended, or was finished before: a retried trial
       # whose result never reached the study) is kept whole: pruning it saves nothing.
-      ended = returncode is not None or (records and records[-1]['epoch'] >= config.epochs)
-      for record in records[reported:]:
+      ended = returncode is not None or bool(everything and
+                                             everything[-1]['epoch'] >= config.epochs)
+      for record in (r for r in everything if r.get('epoch', 0) > reported):
         reported = record['epoch']
-        trial.report(record['validation_accuracy'], reported)
-        if not ended and trial.should_prune():
+        trial.report(record[key], reported)
+        if prune and not ended and trial.should_prune():
           child.send_signal(signal.SIGTERM)
           child.wait()
           return None, reported
@@ -291,8 +293,10 @@ class Worker:
     trial.set_user_attr('host', socket.gethostname())
     trial.set_user_attr('command', shlex.join(['python', 'train_mnist_rnn.py',
                                                f'--flagfile={config.workdir}/flags.txt']))
-    retried = optuna.storages.RetryHeartbeatStaleTrialCallback.retried_trial_number(
-        self.study._storage.get_trial(trial._trial_id))  # pylint: disable=protected-access
+    # What RetryHeartbeatStaleTrialCallback.retried_trial_number reads (experimental,
+    # with a warning each call): the first failed trial this one retries.
+    retried = self.study._storage.get_trial(  # pylint: disable=protected-access
+        trial._trial_id).system_attrs.get('failed_trial')  # pylint: disable=protected-access
     taking_over = (f', taking over trial {retried}, whose worker stopped sending'
                    ' heartbeats; it resumes from the run\'s checkpoint'
                    if retried is not None else '')

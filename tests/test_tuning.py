@@ -36,21 +36,51 @@ def test_each_cell_is_searched_on_validation_accuracy_alone(tuned):
       records = metrics(os.path.join(folder, 'tune'), run)
       assert t.value == records[-1]['validation_accuracy']  # the objective
       assert not [k for k in t.user_attrs if 'test' in k]  # the search never saw test
-      assert set(t.params) == ({'learning_rate', 'num_units', 'clip_norm', 'batch_size'}
+      # --num_units and --batch_size were given (TINY, its flagfile): fixed, not searched.
+      assert set(t.params) == ({'learning_rate', 'clip_norm'}
                                | ({'forget_bias'} if cell == 'lstm' else set()))
-    # The comparison ran the best configuration of the cell, every seed.
+      assert list(t.intermediate_values) == [1]  # its validation accuracy per epoch
+    # The comparison ran the best configuration of the cell, every seed, with the
+    # given flags as they were given.
     best = search.best_trial.params
     for seed in (0, 1):
       saved = open(os.path.join(folder, f'{cell}_static_seed{seed}', 'flags.txt')).read()
       for name, value in best.items():
         assert f'--{name}={value}\n' in saved, (name, value)
+      assert '--num_units=8\n' in saved and '--batch_size=64\n' in saved
+
+
+def test_a_given_flag_is_left_out_of_the_search_and_said_so(tuned):
+  folder, result = tuned
+  for name, value in (('num_units', 8), ('batch_size', 64)):
+    assert (f'tune: --{name}={value} was given, so it is left out of the search: every'
+            ' run uses it') in result.stderr
+  text = open(os.path.join(folder, 'tuning.md')).read()
+  assert 'Given on the command line, so not searched: --batch_size=64, --num_units=8.' in text
+
+
+def test_every_comparison_trial_has_its_test_curve_and_the_study_its_note(tuned):
+  folder, result = tuned
+  study = optuna.load_study(study_name='compare', storage=f'sqlite:///{folder}/study.db')
+  done = study.get_trials(states=(optuna.trial.TrialState.COMPLETE,))
+  assert len(done) == 4
+  for t in done:  # the comparison's runs: 1 epoch, its test accuracy
+    assert t.intermediate_values == {1: t.value}
+  from optuna_dashboard._note import get_note_from_system_attrs  # pylint: disable=g-import-not-at-top
+  note = get_note_from_system_attrs(study._storage.get_study_system_attrs(  # pylint: disable=protected-access
+      study._study_id), None)['body']  # pylint: disable=protected-access
+  report = open(os.path.join(folder, 'comparison.md')).read().strip()
+  assert report in note and note.startswith('## The comparison, over seeds')
+  assert 'GRU − LSTM (static):' in note and '95% CI' in note
 
 
 def test_the_report_gives_best_parameters_importances_and_the_comparison(tuned):
   folder, result = tuned
   text = open(os.path.join(folder, 'tuning.md')).read()
   assert text in result.stdout and '| lstm |' in text and '| gru |' in text
-  assert 'learning_rate' in text and 'fANOVA' in text
+  assert 'learning_rate' in text and "fANOVA (Optuna's FanovaImportanceEvaluator" in text
+  # 3 complete trials: too few for fANOVA to rank anything, and it says so.
+  assert '| not ranked: 3 complete trials, fewer than 20 |' in text
   assert '| lstm | static | 2 |' in result.stdout  # then the tuned comparison
   assert 'test acc at best-validation epoch' in result.stdout
   with open(os.path.join(folder, 'tuning.png'), 'rb') as f:
@@ -126,9 +156,49 @@ def test_the_shipped_space_loads_and_a_bad_one_is_one_line(tmp_path):
 def test_the_tuning_heading_says_epoch_or_epochs_and_separates_thousands():
   from study import tuning as tuning_lib  # pylint: disable=g-import-not-at-top
   one = tuning_lib.tuning_markdown({}, {}, tuning_lib.Options(trials=4, epochs=1,
-                                                              train_examples=20000))
+                                                              train_examples=20000,
+                                                              pruner='median'))
   assert one.startswith('Tuned on validation accuracy (4 trials per cell, 1 epoch on'
                         ' 20,000 training examples, TPE, median pruning):')
   three = tuning_lib.tuning_markdown({}, {}, tuning_lib.Options(epochs=3, train_examples=0,
-                                                                prune=False))
+                                                                pruner='none'))
   assert '3 epochs on all training examples, TPE):' in three
+  full = tuning_lib.tuning_markdown({}, {}, tuning_lib.Options(epochs=25))
+  assert ('25 epochs on all training examples, TPE, successive halving (r = 3, rungs at'
+          ' epoch 1, 3, 9)):') in full
+
+
+def test_successive_halving_rungs_and_pruners():
+  assert tuning.rungs(tuning.Options(epochs=25, reduction_factor=3)) == [1, 3, 9]
+  assert tuning.rungs(tuning.Options(epochs=25, reduction_factor=2)) == [1, 2, 4, 8, 16]
+  assert tuning.rungs(tuning.Options(epochs=25, pruner='hyperband')) == []
+  kinds = {p: type(tuning.make_pruner(tuning.Options(epochs=25, pruner=p))).__name__
+           for p in tuning.PRUNERS}
+  assert kinds == {'successive_halving': 'SuccessiveHalvingPruner',
+                   'hyperband': 'HyperbandPruner', 'median': 'MedianPruner',
+                   'none': 'NopPruner'}
+
+
+def test_successive_halving_stops_the_weaker_full_budget_run_at_its_first_rung(tmp_path):
+  """Two real runs at the full budget (3 epochs) under r = 2: the first, which learns,
+  completes; the second (a learning rate that learns nothing) is below the top half at
+  epoch 1 and is stopped there, its checkpoint kept."""
+  from study import grid as grid_lib  # pylint: disable=g-import-not-at-top
+  worker, _, config = _pruning_worker(tmp_path, epochs=3)
+  # Epochs of 625 steps (about 2 s here): the worker's look every 0.5 s sees epoch 1 of
+  # the weak run before its run ends (a run that has all its epochs is never pruned).
+  config = grid_lib.with_flags(config, train_examples=40000)
+  study = optuna.create_study(direction='maximize', pruner=tuning.make_pruner(
+      tuning.Options(epochs=3, reduction_factor=2)))
+  worker.study = study
+  good = worker.train(study.ask(), grid_lib.with_flags(
+      config, learning_rate=0.01, workdir=str(tmp_path / 'good')), prune=True)
+  study.tell(0, good['validation_accuracy_curve'][-1])
+  weak = study.ask()
+  with pytest.raises(optuna.TrialPruned):
+    worker.train(weak, grid_lib.with_flags(config, learning_rate=1e-9,
+                                           workdir=str(tmp_path / 'weak')), prune=True)
+  assert weak.user_attrs['pruned_after_epoch'] == 1
+  assert [r['epoch'] for r in metrics(str(tmp_path), 'weak')][0] == 1
+  assert len(metrics(str(tmp_path), 'weak')) < 3 and len(metrics(str(tmp_path), 'good')) == 3
+  assert os.path.exists(tmp_path / 'weak' / 'checkpoint')
