@@ -283,6 +283,9 @@ class Trainer:
     if not step:
       params = {k: v for k, v in config_lib.flatten(cfg).items()
                 if k not in ('workdir', 'check_examples')}
+      # A label, not a quantity: as a string TensorBoard shows '1', not '1.0000', and
+      # groups a comparison's runs by it.
+      params['seed'] = str(params['seed'])
       writer.hyperparameters({**params, 'trainable_parameters': self.trainable_parameters},
                              trial_id=os.path.basename(os.path.normpath(cfg.workdir)))
     try:

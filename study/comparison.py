@@ -15,6 +15,7 @@ from optuna.trial import TrialState
 from mnist_rnn import errors
 from mnist_rnn import workdir as workdir_lib
 from study import grid as grid_lib
+from study import hparams_experiment
 from study import report as report_lib
 from study import storage as storage_lib
 from study import worker as worker_lib
@@ -98,6 +99,9 @@ def _finish(grid, study, options, error='', exit_code=0) -> Outcome:
     paths = tuple(report_lib.write(report, options.folder))
     logging.info('report: %s', ', '.join(paths))
     _save_note(study, report)
+    here = [grid_lib.run_name(*p) for p in grid.points()
+            if os.path.isdir(os.path.join(options.folder, grid_lib.run_name(*p)))]
+    hparams_experiment.write(options.folder, here)
   if not error:
     states = storage_lib.progress(study)
     failed = [p for p in grid.points()

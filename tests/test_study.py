@@ -7,9 +7,11 @@ import json
 import os
 import shutil
 import signal
+import socket
 import subprocess
 import sys
 import time
+import urllib.request
 
 import optuna
 import pytest
@@ -129,7 +131,60 @@ def test_each_run_has_its_seed_as_an_hparams_column(compared):
   folder, _ = compared
   for run in ('lstm_static_seed0', 'gru_static_seed2'):
     hparams = summaries.read_hparams(os.path.join(folder, run))
-    assert hparams['seed'] == int(run[-1]) and hparams['cell'] == run.split('_')[0]
+    assert hparams['seed'] == run[-1] and hparams['cell'] == run.split('_')[0]
+
+
+def _free_port():
+  with socket.socket() as s:
+    s.bind(('127.0.0.1', 0))
+    return s.getsockname()[1]
+
+
+def _post(url, body):
+  request = urllib.request.Request(url, json.dumps(body).encode(),
+                                   {'Content-Type': 'application/json'})
+  with urllib.request.urlopen(request, timeout=30) as response:
+    return json.load(response)
+
+
+def test_tensorboard_hparams_shows_every_run_with_every_metric(compared):
+  """A real TensorBoard on the comparison folder, asked what its HParams dashboard
+  draws: every run in every view (no metric missing), the seed as a label, and only
+  the hyperparameters that differ between the runs."""
+  folder, _ = compared
+  port = _free_port()
+  server = subprocess.Popen(
+      [sys.executable, '-m', 'tensorboard.main', f'--logdir={folder}', f'--port={port}',
+       '--host=127.0.0.1', '--load_fast=false'],
+      stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+  base = f'http://127.0.0.1:{port}/data/plugin/hparams'
+  try:
+    deadline = time.time() + 120
+    while True:
+      try:
+        experiment = _post(f'{base}/experiment', {'experimentName': ''})
+        if experiment.get('metricInfos'):
+          break
+      except OSError:
+        pass
+      assert time.time() < deadline, 'TensorBoard did not answer'
+      time.sleep(1)
+    groups = _post(f'{base}/session_groups', {
+        'experimentName': '', 'allowedStatuses': ['STATUS_UNKNOWN', 'STATUS_SUCCESS',
+                                                  'STATUS_FAILURE', 'STATUS_RUNNING'],
+        'colParams': [], 'startIndex': 0, 'sliceSize': 100})['sessionGroups']
+  finally:
+    server.terminate()
+    server.wait(timeout=30)
+  metrics = {m['name']['tag'] for m in experiment['metricInfos']}
+  assert {'accuracy/test', 'accuracy/validation', 'check/state_h_equals_outputs_last'} <= metrics
+  assert 'check/c_vs_h_max_abs_diff' not in metrics  # the GRU has no c
+  assert sorted(g['name'] for g in groups) == sorted(RUNS)
+  for g in groups:  # the parallel-coordinates view draws a group only with every metric
+    assert len(g['metricValues']) == len(metrics), g['name']
+    assert g['hparams']['seed'] == g['name'][-1]  # '1', not 1.0000
+  shown = {h['name'] for h in experiment['hparamInfos']}
+  assert shown == {'cell', 'seed', 'trainable_parameters'}  # the rest are the same in all
 
 
 def test_the_default_grid_is_every_cell_and_runner_with_one_seed():
