@@ -186,6 +186,9 @@ _TUNE_PRUNER = flags.DEFINE_enum(
 _TUNE_REDUCTION_FACTOR = flags.DEFINE_integer(
     'tune_reduction_factor', 3, '--tune: r of successive_halving and hyperband.',
     lower_bound=2)
+_TUNE_SEED = flags.DEFINE_integer(
+    'tune_seed', 0, '--tune: the TPE sampler\'s seed (two searches of one cell with'
+    ' different seeds show how repeatable the search is).')
 _HEARTBEAT_SECONDS = flags.DEFINE_integer(
     'heartbeat_seconds', 30, '--compare: a worker records it is alive this often; a'
     ' run whose worker is silent for 3 of these is failed and retried by another.',
@@ -440,6 +443,7 @@ def _compare(config):
         space=_TUNE_SPACE.value or os.path.join(
             os.path.dirname(os.path.abspath(__file__)), 'configs', 'tune_space.json'),
         pruner=_TUNE_PRUNER.value, reduction_factor=_TUNE_REDUCTION_FACTOR.value,
+        sampler_seed=_TUNE_SEED.value,
         given=given), lines)
   else:
     outcome = comparison.run(grid, options, flag_lines=lines)
@@ -464,7 +468,8 @@ def _compare_flag_lines(config, folder):
                            f'--tune_train_examples={_TUNE_TRAIN_EXAMPLES.value}',
                            f'--tune_space={_TUNE_SPACE.value}',
                            f'--tune_pruner={_TUNE_PRUNER.value}',
-                           f'--tune_reduction_factor={_TUNE_REDUCTION_FACTOR.value}']
+                           f'--tune_reduction_factor={_TUNE_REDUCTION_FACTOR.value}',
+                           f'--tune_seed={_TUNE_SEED.value}']
                           if _TUNE.value else [])
 
 

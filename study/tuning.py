@@ -44,6 +44,7 @@ class Options:
   pruner: str = 'successive_halving'
   reduction_factor: int = 3    # successive_halving and hyperband: keep the top 1/r
   given: tuple = ()            # flags the user gave: fixed, left out of the search
+  sampler_seed: int = 0        # TPE's
 
   @property
   def prune(self) -> bool:
@@ -165,16 +166,17 @@ class _Search:
                 or _counted(self.study) < self.tune.trials)
 
 
-def _join(storage, name, settings, pruner):
+def _join(storage, name, settings, pruner, sampler_seed=0):
   try:
     study = optuna.create_study(storage=storage, study_name=name, direction='maximize',
-                                sampler=optuna.samplers.TPESampler(seed=0), pruner=pruner)
+                                sampler=optuna.samplers.TPESampler(seed=sampler_seed),
+                                pruner=pruner)
     study.set_metric_names(['final_validation_accuracy'])
     study.set_user_attr('tune', settings)
     return study
   except optuna.exceptions.DuplicatedStudyError:
     study = optuna.load_study(study_name=name, storage=storage, pruner=pruner,
-                              sampler=optuna.samplers.TPESampler(seed=0))
+                              sampler=optuna.samplers.TPESampler(seed=sampler_seed))
   saved = study.user_attrs.get('tune', {})
   differ = [f'{k}: {saved.get(k)} there, {v} here' for k, v in settings.items()
             if saved.get(k) != v]
@@ -201,10 +203,12 @@ def run(grid: grid_lib.Grid, options: comparison.Options, tune: Options,
   pruner = make_pruner(tune)
   settings = {**grid.settings(), 'space': space, 'tune_trials': tune.trials,
               'tune_epochs': tune.epochs, 'tune_train_examples': tune.train_examples,
-              'pruner': tune.pruner, 'reduction_factor': tune.reduction_factor}
+              'pruner': tune.pruner, 'reduction_factor': tune.reduction_factor,
+              'sampler_seed': tune.sampler_seed}
   with workdir_lib.created(options.folder):
     storage = storage_lib.open_storage(url, options.heartbeat_seconds)
-    searches = {cell: _join(storage, f'{options.study}-tune-{cell}', settings, pruner)
+    searches = {cell: _join(storage, f'{options.study}-tune-{cell}', settings, pruner,
+                            tune.sampler_seed)
                 for cell in grid.cells}
   best = {}
   for cell, study in searches.items():

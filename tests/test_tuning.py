@@ -29,6 +29,10 @@ def test_each_cell_is_searched_on_validation_accuracy_alone(tuned):
   url = f'sqlite:///{folder}/study.db'
   for cell in ('lstm', 'gru'):
     search = optuna.load_study(study_name=f'compare-tune-{cell}', storage=url)
+    settings = search.user_attrs['tune']
+    assert (settings['pruner'], settings['reduction_factor'], settings['sampler_seed'],
+            settings['tune_epochs']) == ('successive_halving', 3, 0, 1)
+    assert 'num_units' not in settings['space'] and 'learning_rate' in settings['space']
     done = search.get_trials(states=(optuna.trial.TrialState.COMPLETE,))
     assert len(done) == 3
     for t in done:
@@ -202,3 +206,16 @@ def test_successive_halving_stops_the_weaker_full_budget_run_at_its_first_rung(t
   assert [r['epoch'] for r in metrics(str(tmp_path), 'weak')][0] == 1
   assert len(metrics(str(tmp_path), 'weak')) < 3 and len(metrics(str(tmp_path), 'good')) == 3
   assert os.path.exists(tmp_path / 'weak' / 'checkpoint')
+
+
+def test_a_bad_pruner_and_a_search_with_nothing_left_are_one_line(tmp_path):
+  bad = run_cli(*SMALL, '--tune_pruner=asha', f'--workdir={tmp_path}/c')
+  assert_one_line_error(bad, 'flag --tune_pruner=asha')
+  assert bad.returncode == 2 and not os.path.exists(tmp_path / 'c')
+  every = [a for a in SMALL if not a.startswith(('--tune_epochs', '--tune_train_examples'))]
+  space = tmp_path / 'space.json'
+  space.write_text(json.dumps({'num_units': {'type': 'categorical', 'choices': [8, 16]}}))
+  nothing = run_cli(*every, f'--tune_space={space}', f'--workdir={tmp_path}/c')
+  assert_one_line_error(nothing, f'every flag of --tune_space={space} was given on the'
+                        ' command line; nothing is left to search')
+  assert not os.path.exists(tmp_path / 'c')
