@@ -42,3 +42,28 @@ def test_the_curves_panel_shows_every_point_and_coinciding_lines_apart():
   finally:
     plots.plt.close(fig)
 
+
+
+def test_run_curves_draw_each_epoch_of_train_validation_and_test(tmp_path, capsys):
+  import json  # pylint: disable=g-import-not-at-top
+  from study import run_curves  # pylint: disable=g-import-not-at-top
+  run = tmp_path / 'run'
+  run.mkdir()
+  with open(run / 'metrics.jsonl', 'w') as f:
+    for epoch, (tr, va, te) in enumerate([(0.2, 0.23, 0.24), (0.5, 0.55, 0.54)], start=1):
+      f.write(json.dumps({'epoch': epoch, 'train_accuracy': tr, 'validation_accuracy': va,
+                          'test_accuracy': te}) + '\n')
+  fig = run_curves.figure([str(run)])
+  try:
+    (axis,) = fig.axes
+    drawn = {l.get_label(): [round(float(y), 6) for y in l.get_ydata()]
+             for l in axis.get_lines()}
+    assert drawn == {'train': [20.0, 50.0], 'validation': [23.0, 55.0],
+                     'test': [24.0, 54.0]}
+    assert axis.get_title() == 'run (epoch 2: test 54.00%)'
+  finally:
+    plots.plt.close(fig)
+  assert run_curves.main([str(run), '--out', str(tmp_path / 'c.png')]) == 0
+  assert (tmp_path / 'c.png').read_bytes()[:8] == b'\x89PNG\r\n\x1a\n'
+  assert run_curves.main([str(tmp_path / 'nope'), '--out', str(tmp_path / 'd.png')]) == 1
+  assert 'no metrics.jsonl in' in capsys.readouterr().err

@@ -1,0 +1,66 @@
+"""The learning curves of run folders as one picture: train, validation and test accuracy
+per epoch, a panel per run, from each folder's metrics.jsonl (no TensorFlow).
+
+  python -m study.run_curves docs/runs/sequential_mnist docs/runs/permuted_mnist \
+      --out docs/sequential_permuted_curves.png
+"""
+
+import argparse
+import os
+import sys
+
+import matplotlib
+matplotlib.use('Agg')
+import matplotlib.pyplot as plt  # noqa: E402  pylint: disable=g-import-not-at-top
+
+from mnist_rnn import metrics_log  # noqa: E402
+
+CURVES = (('train_accuracy', 'train', '-'), ('validation_accuracy', 'validation', '--'),
+          ('test_accuracy', 'test', ':'))
+
+
+def figure(folders: list):
+  """A Figure with one panel per run folder; each panel's title names the folder and
+  its last epoch's test accuracy."""
+  fig, axes = plt.subplots(1, len(folders), figsize=(6 * len(folders), 4.2), squeeze=False)
+  for ax, folder in zip(axes[0], folders):
+    records = metrics_log.read(os.path.join(folder, metrics_log.FILE_NAME))
+    epochs = [r['epoch'] for r in records]
+    for key, label, style in CURVES:
+      points = [(r['epoch'], 100 * r[key]) for r in records if r.get(key) is not None]
+      if points:
+        ax.plot(*zip(*points), linestyle=style, marker='.', label=label)
+    name = os.path.basename(os.path.normpath(folder))
+    last = (f'epoch {epochs[-1]}: test {100 * records[-1]["test_accuracy"]:.2f}%'
+            if records else 'no epoch yet')
+    ax.set_title(f'{name} ({last})')
+    ax.set_xlabel('epoch')
+    ax.set_ylabel('accuracy (%)')
+    ax.set_ylim(0, 100)
+    ax.xaxis.get_major_locator().set_params(integer=True)
+    ax.grid(alpha=0.3)
+    ax.legend(loc='best')
+  fig.tight_layout()
+  return fig
+
+
+def main(argv=None) -> int:
+  parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+  parser.add_argument('folders', nargs='+', help='run folders (each with metrics.jsonl)')
+  parser.add_argument('--out', required=True, help='the PNG to write')
+  args = parser.parse_args(argv)
+  missing = [f for f in args.folders
+             if not os.path.exists(os.path.join(f, metrics_log.FILE_NAME))]
+  if missing:
+    sys.stderr.write(f'run_curves: error: no {metrics_log.FILE_NAME} in'
+                     f' {", ".join(missing)}\n')
+    return 1
+  fig = figure(args.folders)
+  fig.savefig(args.out, dpi=100)
+  plt.close(fig)
+  print(args.out)
+  return 0
+
+
+if __name__ == '__main__':
+  sys.exit(main())
