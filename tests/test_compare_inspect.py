@@ -9,7 +9,7 @@ from mnist_rnn import config as config_lib
 from mnist_rnn import inspect_graph
 from mnist_rnn import mnist_data
 from mnist_rnn import summaries
-from tests.test_cli import SMOKE, run_cli
+from tests.test_cli import ROOT, SMOKE, run_cli
 
 
 @pytest.fixture(scope='module')
@@ -86,4 +86,16 @@ def test_inspect_cli_runs_without_training(tmp_path):
                    f'--workdir={tmp_path}/unused')
   assert result.returncode == 0, result.stderr[-2000:]
   assert '[time, batch, units] = [28, 4, 128]' in result.stdout
+  assert not os.path.exists(tmp_path / 'unused')
+
+
+@pytest.mark.parametrize('preset', ['sequential_mnist', 'permuted_mnist'])
+def test_the_784_step_presets_build_and_hold_the_check(preset, tmp_path):
+  """Each preset's flags parse and validate together, and its graph (784 static steps
+  of the fused LSTM) builds and runs: the equality at step 784 holds."""
+  result = run_cli(f'--flagfile={ROOT}/configs/{preset}.flags', '--inspect',
+                   f'--workdir={tmp_path}/unused')
+  assert result.returncode == 0, result.stderr[-2000:]
+  assert 'a Python list of 784 tensors' in result.stdout
+  assert 'states.h == outputs[-1]: True' in result.stdout
   assert not os.path.exists(tmp_path / 'unused')
