@@ -216,3 +216,15 @@ def heartbeat_ages(storage, study) -> dict:
             for number, beat in rows}
   except Exception:  # pylint: disable=broad-except  (an older schema, a lost database)
     return {}
+
+
+def stale_trial_numbers(study) -> set:
+  """The numbers of the running trials whose heartbeat is older than the grace period:
+  those Optuna's fail_stale_trials fails next (the same private query it makes)."""
+  storage = getattr(study._storage, '_backend', study._storage)  # pylint: disable=protected-access
+  try:
+    ids = set(storage._get_stale_trial_ids(study._study_id))  # pylint: disable=protected-access
+  except Exception:  # pylint: disable=broad-except  (no heartbeats kept, a lost database)
+    return set()
+  return {t.number for t in study.get_trials(deepcopy=False, states=(TrialState.RUNNING,))
+          if t._trial_id in ids}  # pylint: disable=protected-access

@@ -201,12 +201,13 @@ class Worker:
     saying which runs and why: their worker's heartbeat stopped."""
     ages = storage_lib.heartbeat_ages(self.study._storage, self.study)  # pylint: disable=protected-access
     grace = 3 * self.options.heartbeat_seconds
+    stale = storage_lib.stale_trial_numbers(self.study)
     before = {t.number: t for t in self.study.get_trials(deepcopy=False,
                                                          states=(TrialState.RUNNING,))}
     optuna.storages.fail_stale_trials(self.study)
     failed = {t.number for t in self.study.get_trials(deepcopy=False,
                                                       states=(TrialState.FAIL,))}
-    for number in sorted(set(before) & failed):
+    for number in sorted(set(before) & failed & stale):
       attrs = before[number].user_attrs
       age = ages.get(number)
       logging.warning('trial %d: %s on %s has sent no heartbeat for %s (more than %d s):'
