@@ -2,7 +2,7 @@
 per epoch, a panel per run, from each folder's metrics.jsonl (no TensorFlow).
 
   python -m study.run_curves docs/runs/sequential_mnist docs/runs/permuted_mnist \
-      --out docs/sequential_permuted_curves.png
+      --out docs/sequential_permuted_curves.png --table
 """
 
 import argparse
@@ -44,10 +44,35 @@ def figure(folders: list):
   return fig
 
 
+def summary_table(folders: list) -> str:
+  """A Markdown row per run folder: its epochs, final accuracies, the epoch validation
+  picked and the test accuracy there, the median epoch speed and the summed time of
+  its epochs (training and evaluation; the graph builds and process starts aside)."""
+  lines = ['| run | epochs | final train / validation / test acc | best validation (epoch):'
+           ' test acc there | median ex/s | time of the epochs |',
+           '|---|---|---|---|---|---|']
+  for folder in folders:
+    records = metrics_log.read(os.path.join(folder, metrics_log.FILE_NAME))
+    last = records[-1]
+    speeds = sorted(r['examples_per_sec'] for r in records)
+    seconds = sum(r['epoch_seconds'] for r in records)
+    best = (f'{100 * last["best_validation_accuracy"]:.2f}% ({last["best_validation_epoch"]}):'
+            f' {100 * last["test_accuracy_at_best_validation"]:.2f}%'
+            if 'best_validation_epoch' in last else 'no validation split')
+    lines.append(
+        f'| {os.path.basename(os.path.normpath(folder))} | {last["epoch"]} |'
+        f' {100 * last["train_accuracy"]:.2f}% / {100 * last.get("validation_accuracy", float("nan")):.2f}%'
+        f' / {100 * last["test_accuracy"]:.2f}% | {best} | {speeds[len(speeds) // 2]:,.0f} |'
+        f' {seconds / 3600:.2f} h |')
+  return '\n'.join(lines) + '\n'
+
+
 def main(argv=None) -> int:
   parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
   parser.add_argument('folders', nargs='+', help='run folders (each with metrics.jsonl)')
   parser.add_argument('--out', required=True, help='the PNG to write')
+  parser.add_argument('--table', action='store_true',
+                      help='also print a Markdown summary row per run on stdout')
   args = parser.parse_args(argv)
   missing = [f for f in args.folders
              if not os.path.exists(os.path.join(f, metrics_log.FILE_NAME))]
@@ -59,6 +84,8 @@ def main(argv=None) -> int:
   fig.savefig(args.out, dpi=100)
   plt.close(fig)
   print(args.out)
+  if args.table:
+    print(summary_table(args.folders), end='')
   return 0
 
 

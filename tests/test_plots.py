@@ -52,7 +52,10 @@ def test_run_curves_draw_each_epoch_of_train_validation_and_test(tmp_path, capsy
   with open(run / 'metrics.jsonl', 'w') as f:
     for epoch, (tr, va, te) in enumerate([(0.2, 0.23, 0.24), (0.5, 0.55, 0.54)], start=1):
       f.write(json.dumps({'epoch': epoch, 'train_accuracy': tr, 'validation_accuracy': va,
-                          'test_accuracy': te}) + '\n')
+                          'test_accuracy': te, 'examples_per_sec': 300.0 + epoch,
+                          'epoch_seconds': 1800.0, 'best_validation_accuracy': va,
+                          'best_validation_epoch': epoch,
+                          'test_accuracy_at_best_validation': te}) + '\n')
   fig = run_curves.figure([str(run)])
   try:
     (axis,) = fig.axes
@@ -65,5 +68,8 @@ def test_run_curves_draw_each_epoch_of_train_validation_and_test(tmp_path, capsy
     plots.plt.close(fig)
   assert run_curves.main([str(run), '--out', str(tmp_path / 'c.png')]) == 0
   assert (tmp_path / 'c.png').read_bytes()[:8] == b'\x89PNG\r\n\x1a\n'
+  assert capsys.readouterr().out == str(tmp_path / 'c.png') + '\n'
+  assert run_curves.summary_table([str(run)]).splitlines()[2] == (
+      '| run | 2 | 50.00% / 55.00% / 54.00% | 55.00% (2): 54.00% | 302 | 1.00 h |')
   assert run_curves.main([str(tmp_path / 'nope'), '--out', str(tmp_path / 'd.png')]) == 1
   assert 'no metrics.jsonl in' in capsys.readouterr().err
