@@ -118,6 +118,7 @@ def test_a_database_that_goes_away_loses_no_result(tmp_path):
     assert 'already holds 3 of 3 epochs' in open(f'{folder}/logs/lstm_static_seed0.log').read()
 
 
+@pytest.mark.filterwarnings('ignore:Heartbeat of storage is supposed to be used')
 def test_a_waiting_worker_names_the_runs_it_waits_for(tmp_path, caplog):
   """A real SQLite study with one trial running elsewhere (its heartbeat recorded)."""
   from study import grid as grid_lib  # pylint: disable=g-import-not-at-top
