@@ -196,13 +196,18 @@ def completed(study) -> dict:
   return done
 
 
-def heartbeat_ages(storage, study) -> dict:
+def _rdb(study):
+  """The study's RDBStorage (a loaded study's storage is a cache in front of it)."""
+  return getattr(study._storage, '_backend', study._storage)  # pylint: disable=protected-access
+
+
+def heartbeat_ages(study) -> dict:
   """trial number -> seconds since the last heartbeat of each running trial of `study`
   that has one, by the database's clock (what Optuna's stale-trial check compares).
 
   Optuna keeps heartbeats in its own table and has no public reader; this reads it the
   way `RDBStorage._get_stale_trial_ids` does. {} if the storage keeps none."""
-  storage = getattr(storage, '_backend', storage)  # a study's storage may be a cache of it
+  storage = _rdb(study)
   try:
     from optuna.storages._rdb import models  # pylint: disable=g-import-not-at-top
     with storage.scoped_session() as session:
@@ -221,7 +226,7 @@ def heartbeat_ages(storage, study) -> dict:
 def stale_trial_numbers(study) -> set:
   """The numbers of the running trials whose heartbeat is older than the grace period:
   those Optuna's fail_stale_trials fails next (the same private query it makes)."""
-  storage = getattr(study._storage, '_backend', study._storage)  # pylint: disable=protected-access
+  storage = _rdb(study)
   try:
     ids = set(storage._get_stale_trial_ids(study._study_id))  # pylint: disable=protected-access
   except Exception:  # pylint: disable=broad-except  (no heartbeats kept, a lost database)

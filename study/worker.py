@@ -174,7 +174,7 @@ class Worker:
 
   def _others(self) -> list:
     """(number, run, host, heartbeat age or None) of the trials running elsewhere."""
-    ages = storage_lib.heartbeat_ages(self.study._storage, self.study)  # pylint: disable=protected-access
+    ages = storage_lib.heartbeat_ages(self.study)
     return [(t.number, t.user_attrs.get('run', f'trial {t.number}'),
              t.user_attrs.get('host', 'an unknown host'), ages.get(t.number))
             for t in self.study.get_trials(deepcopy=False, states=(TrialState.RUNNING,))]
@@ -199,9 +199,12 @@ class Worker:
   def _take_over_stale_trials(self) -> None:
     """Optuna's fail_stale_trials (failed, and queued again by the retry callback),
     saying which runs and why: their worker's heartbeat stopped."""
-    ages = storage_lib.heartbeat_ages(self.study._storage, self.study)  # pylint: disable=protected-access
-    grace = 3 * self.options.heartbeat_seconds
     stale = storage_lib.stale_trial_numbers(self.study)
+    if not stale:  # the usual case, each pass of the loop: no more to ask or to say
+      optuna.storages.fail_stale_trials(self.study)
+      return
+    ages = storage_lib.heartbeat_ages(self.study)
+    grace = 3 * self.options.heartbeat_seconds
     before = {t.number: t for t in self.study.get_trials(deepcopy=False,
                                                          states=(TrialState.RUNNING,))}
     optuna.storages.fail_stale_trials(self.study)
