@@ -83,9 +83,7 @@ def experiment(runs: dict) -> tuple:
 
 def _domain(values: list):
   present = [v for v in values if v is not None]
-  if all(isinstance(v, str) for v in present):
-    return hparams_summary.Discrete(sorted(present))
-  if all(isinstance(v, bool) for v in present):
+  if all(isinstance(v, str) for v in present) or all(isinstance(v, bool) for v in present):
     return hparams_summary.Discrete(sorted(present))
   if all(isinstance(v, (int, float)) and not isinstance(v, bool) for v in present):
     return hparams_summary.Discrete(sorted(float(v) for v in present))
