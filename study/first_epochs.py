@@ -49,8 +49,9 @@ def rerun(flags_file: str, workdir: str, epochs: int, poll_seconds: float = 1.0)
   log_path = os.path.join(workdir, 'first_epochs.log')
   os.makedirs(workdir, exist_ok=True)
   metrics_path = os.path.join(workdir, metrics_log.FILE_NAME)
-  if len(metrics_log.read(metrics_path)) >= epochs:  # rerun before: compare only
-    return metrics_log.read(metrics_path), 0, []
+  before = metrics_log.read(metrics_path)
+  if len(before) >= epochs:  # rerun before: compare only
+    return before, 0, []
   with open(log_path, 'a', encoding='utf-8') as log:
     process = subprocess.Popen(
         [sys.executable, os.path.join(ROOT, 'train_mnist_rnn.py'), f'--flagfile={flags_file}',

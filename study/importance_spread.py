@@ -23,10 +23,6 @@ from optuna.trial import TrialState
 
 from study import storage as storage_lib
 
-# optuna-dashboard's importance panel: PED-ANOVA with its defaults.
-DASHBOARD_EVALUATOR = 'PED-ANOVA (PedAnovaImportanceEvaluator, defaults)'
-
-
 def fanova(study, seeds: int) -> dict:
   """{parameter: [importance under evaluator seed 0, 1, ..., seeds-1]}."""
   per_seed = [optuna.importance.get_param_importances(
