@@ -1,23 +1,38 @@
 """Static or dynamic as the sequence grows: 28 to 784 steps (--pixels_per_step=28..1).
 
-For each pixels-per-step N, cell and runner, one process of its own builds the
-trainer's graph (models/classifier.py, as train.py builds it: fixed batch, two
-towers, Adam) and measures: graph build seconds, its size (ops, GraphDef bytes), the
-first training step's seconds (TensorFlow optimises the graph then), steady training
-examples/sec over the next steps, and the process's peak RSS. A measurement that
-passes --limit seconds is killed and reported as such instead of hanging.
+For each pixels-per-step N, each subject runs in a process of its own and is measured:
+graph build seconds, its size (ops, GraphDef bytes), the first training step's seconds
+(TensorFlow optimises the graph then), steady training examples/sec over the next
+steps, and the process's peak RSS. A measurement that passes --limit seconds is killed
+and reported as such instead of hanging. The subjects:
+
+- the trainer's graph (models/classifier.py, as train.py builds it: fixed batch, two
+  towers, Adam) for each of --cells and --runners (`static`, `dynamic`,
+  `dynamic_time_major`);
+- with --matmuls, the MatMuls of each cell's static graph alone (benchmarks/throughput.py's
+  `matmuls_alone`): what a step would cost if every other op took no time;
+- PyTorch's nn.LSTM / nn.GRU of the same size (input N pixels, 784 / N steps, batch-first,
+  a linear head on the last step, Adam), when `import torch` works (optional:
+  `pip install torch==2.13.0`, the CPU build) and --torch is on.
+
+--rounds=R measures every subject of a length R times in turn (R processes each): the
+tables give the median of the rounds and their range, and the goals' ratios (dynamic
+against static, the fused static cells against PyTorch) are taken round by round, so
+the machine's drift over minutes moves both sides of a ratio alike.
 
   python benchmarks/sequence_length.py                       # writes docs/sequence_length.md
   python benchmarks/sequence_length.py --pixels=28,7 --cells=gru --limit=60
+  python benchmarks/sequence_length.py --pixels=1 --cells=fused_lstm,fused_gru \
+      --runners=static,dynamic,dynamic_time_major --matmuls --rounds=3 --steps=10 \
+      --out=docs/sequence_length_784                          # the speed goals at 784 steps
 
-The table goes to docs/sequence_length.md, the measured rows to
-docs/sequence_length.json and, when matplotlib is installed (an optional dependency of
-this script only: pip install matplotlib), a plot to docs/sequence_length.png
-(`--replot` redraws it from the .json without measuring).
+The table goes to <out>.md, the measured rows to <out>.json and, when matplotlib is
+installed, a plot to <out>.png (`--replot` redraws it from the .json without measuring).
 """
 
 import json
 import os
+import statistics
 import subprocess
 import sys
 import time
@@ -30,21 +45,59 @@ from absl import app  # noqa: E402
 from absl import flags  # noqa: E402
 
 _PIXELS = flags.DEFINE_list('pixels', ['28', '14', '7', '4', '2', '1'], 'Pixels per step.')
-_CELLS = flags.DEFINE_list('cells', ['lstm', 'gru'], 'Cells.')
-_RUNNERS = flags.DEFINE_list('runners', ['static', 'dynamic'], 'Runners.')
-_BATCH = flags.DEFINE_integer('batch_size', 128, 'Batch size.')
-_UNITS = flags.DEFINE_integer('num_units', 128, 'Hidden units.')
-_STEPS = flags.DEFINE_integer('steps', 5, 'Timed training steps after the first.')
-_LIMIT = flags.DEFINE_integer('limit', 240, 'Seconds one measurement may take.')
+_CELLS = flags.DEFINE_list('cells', ['lstm', 'gru'], 'Cells of the trainer\'s graph.')
+_RUNNERS = flags.DEFINE_list('runners', ['static', 'dynamic'], 'Runners: static, dynamic,'
+                             ' dynamic_time_major.')
+_BATCH = flags.DEFINE_integer('batch_size', 128, 'Batch size.', lower_bound=1)
+_UNITS = flags.DEFINE_integer('num_units', 128, 'Hidden units.', lower_bound=1)
+_STEPS = flags.DEFINE_integer('steps', 5, 'Timed training steps after the first.',
+                              lower_bound=1)
+_LIMIT = flags.DEFINE_integer('limit', 240, 'Seconds one measurement may take.',
+                              lower_bound=1)
+_ROUNDS = flags.DEFINE_integer('rounds', 1, 'Measure every subject of a length this many'
+                               ' times, in turn.', lower_bound=1)
+_MATMULS = flags.DEFINE_boolean('matmuls', False, 'Also measure the MatMuls of each cell\'s'
+                                ' static graph alone.')
+_TORCH = flags.DEFINE_boolean('torch', True, 'Also measure PyTorch nn.LSTM / nn.GRU of the'
+                              ' same size, when torch is installed.')
 _OUT = flags.DEFINE_string('out', os.path.join(ROOT, 'docs', 'sequence_length'),
-                           'Output path without extension (.md, .png).')
+                           'Output path without extension (.md, .json, .png).')
 _ONE = flags.DEFINE_string('one', None, 'Internal: measure one JSON spec, print JSON.')
 _REPLOT = flags.DEFINE_boolean('replot', False, 'Measure nothing: redraw the plot from the'
                                ' rows of the last run (<out>.json).')
 
+RUNNERS = ('static', 'dynamic', 'dynamic_time_major')
+# PyTorch's layer for each of the trainer's cells.
+PEER_LAYER = {'lstm': 'lstm', 'basic_lstm': 'lstm', 'fused_lstm': 'lstm', 'gru': 'gru',
+              'fused_gru': 'gru', 'rnn': 'rnn'}
+TORCH_NAME = {'lstm': 'nn.LSTM', 'gru': 'nn.GRU', 'rnn': 'nn.RNN'}
+flags.register_validator('cells', lambda v: bool(v) and set(v) <= set(PEER_LAYER),
+                         message=f'--cells takes names from {sorted(PEER_LAYER)}')
+flags.register_validator('runners', lambda v: bool(v) and set(v) <= set(RUNNERS),
+                         message=f'--runners takes names from {list(RUNNERS)}')
+flags.register_validator(
+    'pixels', lambda v: all(p.isdigit() and int(p) > 0 and 784 % int(p) == 0 for p in v),
+    message='--pixels takes divisors of 784 (28, 14, 7, 4, 2, 1, ...)')
 
-def measure_one(spec: dict) -> dict:
-  """Runs in its own process: builds, steps and measures one configuration."""
+
+def _peak_rss_mb() -> float:
+  status = open('/proc/self/status', encoding='utf-8').read()
+  return int(status.split('VmHWM:')[1].split()[0]) / 1024
+
+
+def _time(step, steps: int, batch: int):
+  """(first step seconds, steady examples/sec over `steps` more steps)."""
+  start = time.perf_counter()
+  step(0)
+  first = time.perf_counter() - start
+  start = time.perf_counter()
+  for k in range(1, steps + 1):
+    step(k)
+  return first, steps * batch / (time.perf_counter() - start)
+
+
+def measure_trainer(spec: dict) -> dict:
+  """The trainer's graph for spec's cell and runner: build, size, first and steady steps."""
   from mnist_rnn import mnist_data  # pylint: disable=g-import-not-at-top
   from mnist_rnn import train  # pylint: disable=g-import-not-at-top
   from models import classifier  # pylint: disable=g-import-not-at-top
@@ -52,9 +105,14 @@ def measure_one(spec: dict) -> dict:
   from models import tf_env  # pylint: disable=g-import-not-at-top
   tf = tf_env.tensorflow()
   tf1 = tf.compat.v1
-  config = model_config.ModelConfig(cell=spec['cell'], runner=spec['runner'],
-                                    num_units=spec['num_units'],
-                                    pixels_per_step=spec['pixels_per_step'])
+  if spec['cell'].startswith('fused_'):
+    from models import fused_ops  # pylint: disable=g-import-not-at-top
+    fused_ops.load(spec['cell'])  # compiled on first use: not part of the graph build
+  runner = spec['runner']
+  config = model_config.ModelConfig(
+      cell=spec['cell'], runner='static' if runner == 'static' else 'dynamic',
+      time_major=runner == 'dynamic_time_major', num_units=spec['num_units'],
+      pixels_per_step=spec['pixels_per_step'])
   batch = spec['batch_size']
   data = mnist_data.load().train.take(batch * (spec['steps'] + 1))
   graph = tf.Graph()
@@ -72,18 +130,86 @@ def measure_one(spec: dict) -> dict:
                                 data.labels[k * batch:(k + 1) * batch],
                                 {model.learning_rate: 1e-3})
     session.run(model.train_op, feed)
-  start = time.perf_counter()
-  step(0)
-  first = time.perf_counter() - start
-  start = time.perf_counter()
-  for k in range(1, spec['steps'] + 1):
-    step(k)
-  steady = spec['steps'] * batch / (time.perf_counter() - start)
-  status = open('/proc/self/status').read()
+  first, steady = _time(step, spec['steps'], batch)
   return {**spec, 'time_steps': model_config.time_steps(config), 'build_seconds': build,
           'ops': len(graph_def.node), 'graphdef_mb': graph_def.ByteSize() / 2**20,
           'first_step_seconds': first, 'examples_per_sec': steady,
-          'peak_rss_mb': int(status.split('VmHWM:')[1].split()[0]) / 1024}
+          'peak_rss_mb': _peak_rss_mb()}
+
+
+def measure_matmuls(spec: dict) -> dict:
+  """The MatMuls of the trainer's static graph for spec's cell, alone (a bound)."""
+  import matmuls_alone  # pylint: disable=g-import-not-at-top
+  from models import classifier  # pylint: disable=g-import-not-at-top
+  from models import config as model_config  # pylint: disable=g-import-not-at-top
+  from models import tf_env  # pylint: disable=g-import-not-at-top
+  tf = tf_env.tensorflow()
+  if spec['cell'].startswith('fused_'):
+    from models import fused_ops  # pylint: disable=g-import-not-at-top
+    fused_ops.load(spec['cell'])
+  config = model_config.ModelConfig(cell=spec['cell'], runner='static',
+                                    num_units=spec['num_units'],
+                                    pixels_per_step=spec['pixels_per_step'])
+  source = tf.Graph()
+  with source.as_default():
+    classifier.build(config, batch_size=spec['batch_size'])
+  start = time.perf_counter()
+  graph, step_op, init = matmuls_alone.matmuls_alone(source)
+  build = time.perf_counter() - start
+  graph_def = graph.as_graph_def()
+  session = tf.compat.v1.Session(graph=graph,
+                                 config=matmuls_alone.matmuls_alone_config(1, 0))
+  session.run(init)
+  first, steady = _time(lambda k: session.run(step_op), spec['steps'], spec['batch_size'])
+  return {**spec, 'time_steps': model_config.time_steps(config), 'build_seconds': build,
+          'ops': len(graph_def.node), 'graphdef_mb': graph_def.ByteSize() / 2**20,
+          'first_step_seconds': first, 'examples_per_sec': steady,
+          'peak_rss_mb': _peak_rss_mb()}
+
+
+def measure_torch(spec: dict) -> dict:
+  """PyTorch's nn.LSTM / nn.GRU over the same batches: [batch, 784 / N, N] inputs."""
+  import torch  # pylint: disable=g-import-not-at-top
+  from mnist_rnn import mnist_data  # pylint: disable=g-import-not-at-top
+  torch.manual_seed(0)
+  batch, pixels = spec['batch_size'], spec['pixels_per_step']
+  data = mnist_data.load().train.take(batch * (spec['steps'] + 1))
+  x = torch.from_numpy(data.images.reshape(len(data.images), 784 // pixels, pixels))
+  y = torch.from_numpy(data.labels.astype('int64'))
+  start = time.perf_counter()
+  layer = {'lstm': torch.nn.LSTM, 'gru': torch.nn.GRU, 'rnn': torch.nn.RNN}[spec['cell']]
+  rnn = layer(pixels, spec['num_units'], batch_first=True)
+  head = torch.nn.Linear(spec['num_units'], 10)
+  optimizer = torch.optim.Adam(list(rnn.parameters()) + list(head.parameters()), 1e-3)
+  build = time.perf_counter() - start
+
+  def step(k):
+    optimizer.zero_grad()
+    out, _ = rnn(x[k * batch:(k + 1) * batch])
+    loss = torch.nn.functional.cross_entropy(head(out[:, -1]), y[k * batch:(k + 1) * batch])
+    loss.backward()
+    optimizer.step()
+  first, steady = _time(step, spec['steps'], batch)
+  return {**spec, 'time_steps': 784 // pixels, 'build_seconds': build,
+          'first_step_seconds': first, 'examples_per_sec': steady,
+          'torch_threads': torch.get_num_threads(), 'peak_rss_mb': _peak_rss_mb()}
+
+
+MEASURES = {'trainer': measure_trainer, 'matmuls': measure_matmuls, 'torch': measure_torch}
+
+
+def measure_one(spec: dict) -> dict:
+  """Runs in its own process: measures one subject (spec['impl'], 'trainer' if absent)."""
+  return MEASURES[spec.get('impl', 'trainer')]({'impl': 'trainer', **spec})
+
+
+def subject(r: dict) -> str:
+  """A row's subject, as the tables name it."""
+  if r.get('impl') == 'torch':
+    return f'torch {TORCH_NAME[r["cell"]]}'
+  if r.get('impl') == 'matmuls':
+    return f'matmuls only ({r["cell"]} static)'
+  return f'{r["cell"]} {r["runner"]}'.replace('dynamic_time_major', 'dynamic time-major')
 
 
 def run(spec: dict, limit: int) -> dict:
@@ -99,25 +225,90 @@ def run(spec: dict, limit: int) -> dict:
   return json.loads(result.stdout.strip().splitlines()[-1])
 
 
-def markdown(rows: list) -> str:
-  lines = ['| steps | pixels/step | cell | runner | build s | ops | GraphDef MB |'
-           ' first step s | ex/s | peak RSS MB |', '|' + '---|' * 10]
+def _by_subject(rows: list) -> dict:
+  """{(pixels per step, subject): [its rows, one per round]}, in the order measured."""
+  groups = {}
   for r in rows:
-    steps = 784 // r['pixels_per_step']
-    if 'error' in r:
-      lines.append(f'| {steps} | {r["pixels_per_step"]} | {r["cell"]} | {r["runner"]} |'
-                   f' {r["error"]} | | | | | |')
+    groups.setdefault((r['pixels_per_step'], subject(r)), []).append(r)
+  return groups
+
+
+def markdown(rows: list) -> str:
+  """One line per length and subject: the first round's build, size, first step and
+  memory; the median examples/sec of the rounds and their range."""
+  lines = ['| steps | pixels/step | subject | build s | ops | GraphDef MB | first step s |'
+           ' ex/s (median) | ex/s (rounds) | peak RSS MB |', '|' + '---|' * 10]
+  for (pixels, name), group in _by_subject(rows).items():
+    head = f'| {784 // pixels} | {pixels} | {name} |'
+    done = [r for r in group if 'error' not in r]
+    if not done:
+      lines.append(f'{head} {group[0]["error"]} | | | | | | |')
       continue
-    lines.append(f'| {steps} | {r["pixels_per_step"]} | {r["cell"]} | {r["runner"]} |'
-                 f' {r["build_seconds"]:.2f} | {r["ops"]:,} | {r["graphdef_mb"]:.1f} |'
-                 f' {r["first_step_seconds"]:.2f} | {r["examples_per_sec"]:,.0f} |'
-                 f' {r["peak_rss_mb"]:,.0f} |')
+    r = done[0]
+    rates = [g['examples_per_sec'] for g in done]
+    spread = (f'{min(rates):,.0f}–{max(rates):,.0f} ({len(rates)})' if len(rates) > 1
+              else f'{rates[0]:,.0f} (1)')
+    if len(done) < len(group):
+      spread += f'; {len(group) - len(done)} failed: {group[-1].get("error", "")}'
+    ops = f'{r["ops"]:,}' if 'ops' in r else 'n/a'
+    size = f'{r["graphdef_mb"]:.1f}' if 'graphdef_mb' in r else 'n/a'
+    lines.append(f'{head} {r["build_seconds"]:.2f} | {ops} | {size} |'
+                 f' {r["first_step_seconds"]:.2f} | {statistics.median(rates):,.0f} |'
+                 f' {spread} | {r["peak_rss_mb"]:,.0f} |')
+  return '\n'.join(lines) + '\n'
+
+
+def goal_pairs(rows: list) -> list:
+  """(pixels, numerator subject, denominator subject) for every ratio the goals read:
+  each dynamic runner against the static one of its cell, and each static cell against
+  PyTorch's layer of its kind."""
+  names = _by_subject(rows)
+  pairs = []
+  for pixels in sorted({p for p, _ in names}, reverse=True):
+    for cell in PEER_LAYER:
+      static = f'{cell} static'
+      if (pixels, static) not in names:
+        continue
+      for runner in ('dynamic', 'dynamic time-major'):
+        if (pixels, f'{cell} {runner}') in names:
+          pairs.append((pixels, f'{cell} {runner}', static))
+      peer = f'torch {TORCH_NAME[PEER_LAYER[cell]]}'
+      if (pixels, peer) in names:
+        pairs.append((pixels, static, peer))
+  return pairs
+
+
+def ratios(rows: list, pixels: int, top: str, bottom: str) -> list:
+  """top / bottom examples/sec, round by round (rounds where both were measured)."""
+  rate = {(r['pixels_per_step'], subject(r), r.get('round', 0)): r['examples_per_sec']
+          for r in rows if 'error' not in r}
+  rounds = sorted({r.get('round', 0) for r in rows})
+  return [rate[(pixels, top, k)] / rate[(pixels, bottom, k)] for k in rounds
+          if (pixels, top, k) in rate and (pixels, bottom, k) in rate]
+
+
+def ratio_table(rows: list) -> str:
+  """The goals' ratios: each round's, and their median."""
+  pairs = goal_pairs(rows)
+  if not pairs:
+    return ''
+  lines = ['| steps | ratio of examples/sec | rounds | median |', '|---|---|---|---|']
+  for pixels, top, bottom in pairs:
+    values = ratios(rows, pixels, top, bottom)
+    if not values:
+      lines.append(f'| {784 // pixels} | {top} / {bottom} | not measured | |')
+      continue
+    lines.append(f'| {784 // pixels} | {top} / {bottom} |'
+                 f' {", ".join(f"{v:.2f}x" for v in values)} |'
+                 f' **{statistics.median(values):.2f}x** |')
   return '\n'.join(lines) + '\n'
 
 
 def plot(rows: list, path: str) -> bool:
   """Build seconds and steps/sec against sequence length, log-log; False without
-  matplotlib."""
+  matplotlib, or with one length only (the tables say all a plot of one point would)."""
+  if len({r['pixels_per_step'] for r in rows}) < 2:
+    return False
   try:
     import matplotlib  # pylint: disable=g-import-not-at-top
     matplotlib.use('Agg')
@@ -126,16 +317,18 @@ def plot(rows: list, path: str) -> bool:
   except ImportError:
     return False
   fig, (left, right) = plt.subplots(1, 2, figsize=(11, 4.2))
-  for cell in sorted({r['cell'] for r in rows}):
-    for runner, style in (('static', '-o'), ('dynamic', '--s')):
-      done = sorted((784 // r['pixels_per_step'], r) for r in rows
-                    if r['cell'] == cell and r['runner'] == runner and 'error' not in r)
-      if not done:
-        continue
-      steps = [s for s, _ in done]
-      left.plot(steps, [r['build_seconds'] for _, r in done], style, label=f'{cell} {runner}')
-      right.plot(steps, [r['examples_per_sec'] / r['batch_size'] for _, r in done], style,
-                 label=f'{cell} {runner}')
+  lines = {}
+  for (pixels, name), group in _by_subject(rows).items():
+    done = [r for r in group if 'error' not in r]
+    if done and not name.startswith('matmuls'):
+      lines.setdefault(name, []).append((784 // pixels, done))
+  for name, points in sorted(lines.items()):
+    points.sort(key=lambda point: point[0])
+    style = '-o' if name.endswith('static') else ':^' if name.startswith('torch') else '--s'
+    steps = [k for k, _ in points]
+    left.plot(steps, [group[0]['build_seconds'] for _, group in points], style, label=name)
+    right.plot(steps, [statistics.median(r['examples_per_sec'] for r in group)
+                       / group[0]['batch_size'] for _, group in points], style, label=name)
   for axis, title in ((left, 'graph build seconds'), (right, 'training steps per second')):
     axis.set_xscale('log')
     axis.set_yscale('log')
@@ -162,24 +355,40 @@ def main(argv):
     if plot(rows, _OUT.value + '.png'):
       print(f'plot: {_OUT.value}.png')
     return
+  with_torch = _TORCH.value and subprocess.run(
+      [sys.executable, '-c', 'import torch'], capture_output=True).returncode == 0
   rows = []
   for pixels in map(int, _PIXELS.value):
-    for cell in _CELLS.value:
-      for runner in _RUNNERS.value:
-        spec = dict(cell=cell, runner=runner, pixels_per_step=pixels,
-                    batch_size=_BATCH.value, num_units=_UNITS.value, steps=_STEPS.value)
-        rows.append(run(spec, _LIMIT.value))
-        print(markdown(rows[-1:]).splitlines()[-1], flush=True)
+    base = dict(pixels_per_step=pixels, batch_size=_BATCH.value, num_units=_UNITS.value,
+                steps=_STEPS.value)
+    specs = [dict(impl='trainer', cell=cell, runner=runner, **base)
+             for cell in _CELLS.value for runner in _RUNNERS.value]
+    if _MATMULS.value:
+      specs += [dict(impl='matmuls', cell=cell, runner='static', **base)
+                for cell in _CELLS.value]
+    if with_torch:
+      layers = dict.fromkeys(PEER_LAYER[cell] for cell in _CELLS.value)
+      specs += [dict(impl='torch', cell=layer, runner='', **base) for layer in layers]
+    for round_ in range(_ROUNDS.value):
+      for spec in specs:
+        rows.append(run({**spec, 'round': round_}, _LIMIT.value))
+        print(f'round {round_ + 1}: ' + markdown(rows[-1:]).splitlines()[-1], flush=True)
   table = markdown(rows)
+  goals = ratio_table(rows)
+  if goals:
+    table += ('\nThe ratios, round by round (a round measures every subject once, in'
+              ' turn):\n\n' + goals)
+  if not with_torch:
+    table += '\nPyTorch: not measured (not installed, or --notorch).\n'
   cpu = next((l.split(':', 1)[1].strip() for l in open('/proc/cpuinfo')
               if l.startswith('model name')), 'unknown CPU')
   with open(_OUT.value + '.md', 'w', encoding='utf-8') as f:
     f.write(f'Made by `python benchmarks/{os.path.basename(__file__)}'
-            f' {" ".join(a for a in sys.argv[1:] if not a.startswith("--out"))}'.rstrip()
+            f' {" ".join(sys.argv[1:])}'.rstrip()
             + f'` on {time.strftime("%Y-%m-%d")}: {os.cpu_count()} cores ({cpu}), batch'
             f' {_BATCH.value}, {_UNITS.value} units, the trainer\'s graph (2 towers, Adam),'
-            f' {_STEPS.value} timed steps after the first, limit {_LIMIT.value} s per'
-            ' measurement.\n\n' + table)
+            f' {_STEPS.value} timed steps after the first, {_ROUNDS.value} round(s),'
+            f' limit {_LIMIT.value} s per measurement.\n\n' + table)
   with open(_OUT.value + '.json', 'w', encoding='utf-8') as f:
     json.dump({'command': sys.argv[1:], 'rows': rows}, f, indent=1)
   print(table, end='')
