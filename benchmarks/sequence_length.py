@@ -9,7 +9,7 @@ and reported as such instead of hanging. The subjects:
 - the trainer's graph (models/classifier.py, as train.py builds it: fixed batch, two
   towers, Adam) for each of --cells and --runners (`static`, `dynamic`,
   `dynamic_time_major`);
-- with --matmuls, the MatMuls of each cell's static graph alone (benchmarks/throughput.py's
+- with --matmuls, the MatMuls of each cell's static graph alone (benchmarks/shared.py's
   `matmuls_alone`): what a step would cost if every other op took no time;
 - PyTorch's nn.LSTM / nn.GRU of the same size (input N pixels, 784 / N steps, batch-first,
   a linear head on the last step, Adam), when `import torch` works (optional:
@@ -44,6 +44,9 @@ import mnist_rnn  # noqa: E402,F401  (legacy Keras before TensorFlow)
 from absl import app  # noqa: E402
 from absl import flags  # noqa: E402
 
+import shared  # noqa: E402  (no TensorFlow)
+from shared import PEER_LAYER  # noqa: E402
+
 _PIXELS = flags.DEFINE_list('pixels', ['28', '14', '7', '4', '2', '1'], 'Pixels per step.')
 _CELLS = flags.DEFINE_list('cells', ['lstm', 'gru'], 'Cells of the trainer\'s graph.')
 _RUNNERS = flags.DEFINE_list('runners', ['static', 'dynamic'], 'Runners: static, dynamic,'
@@ -67,9 +70,6 @@ _REPLOT = flags.DEFINE_boolean('replot', False, 'Measure nothing: redraw the plo
                                ' rows of the last run (<out>.json).')
 
 RUNNERS = ('static', 'dynamic', 'dynamic_time_major')
-# PyTorch's layer for each of the trainer's cells.
-PEER_LAYER = {'lstm': 'lstm', 'basic_lstm': 'lstm', 'fused_lstm': 'lstm', 'gru': 'gru',
-              'fused_gru': 'gru', 'rnn': 'rnn'}
 TORCH_NAME = {'lstm': 'nn.LSTM', 'gru': 'nn.GRU', 'rnn': 'nn.RNN'}
 flags.register_validator('cells', lambda v: bool(v) and set(v) <= set(PEER_LAYER),
                          message=f'--cells takes names from {sorted(PEER_LAYER)}')
@@ -96,6 +96,19 @@ def _time(step, steps: int, batch: int):
   return first, steps * batch / (time.perf_counter() - start)
 
 
+def _model_config(spec: dict, runner: str):
+  """The ModelConfig of spec's cell under `runner` (one of RUNNERS); a fused cell's
+  kernels are loaded here (compiled on first use: not part of the graph build)."""
+  from models import config as model_config  # pylint: disable=g-import-not-at-top
+  if spec['cell'].startswith('fused_'):
+    from models import fused_ops  # pylint: disable=g-import-not-at-top
+    fused_ops.load(spec['cell'])
+  return model_config.ModelConfig(
+      cell=spec['cell'], runner='static' if runner == 'static' else 'dynamic',
+      time_major=runner == 'dynamic_time_major', num_units=spec['num_units'],
+      pixels_per_step=spec['pixels_per_step'])
+
+
 def measure_trainer(spec: dict) -> dict:
   """The trainer's graph for spec's cell and runner: build, size, first and steady steps."""
   from mnist_rnn import mnist_data  # pylint: disable=g-import-not-at-top
@@ -105,14 +118,7 @@ def measure_trainer(spec: dict) -> dict:
   from models import tf_env  # pylint: disable=g-import-not-at-top
   tf = tf_env.tensorflow()
   tf1 = tf.compat.v1
-  if spec['cell'].startswith('fused_'):
-    from models import fused_ops  # pylint: disable=g-import-not-at-top
-    fused_ops.load(spec['cell'])  # compiled on first use: not part of the graph build
-  runner = spec['runner']
-  config = model_config.ModelConfig(
-      cell=spec['cell'], runner='static' if runner == 'static' else 'dynamic',
-      time_major=runner == 'dynamic_time_major', num_units=spec['num_units'],
-      pixels_per_step=spec['pixels_per_step'])
+  config = _model_config(spec, spec['runner'])
   batch = spec['batch_size']
   data = mnist_data.load().train.take(batch * (spec['steps'] + 1))
   graph = tf.Graph()
@@ -139,26 +145,20 @@ def measure_trainer(spec: dict) -> dict:
 
 def measure_matmuls(spec: dict) -> dict:
   """The MatMuls of the trainer's static graph for spec's cell, alone (a bound)."""
-  import matmuls_alone  # pylint: disable=g-import-not-at-top
   from models import classifier  # pylint: disable=g-import-not-at-top
   from models import config as model_config  # pylint: disable=g-import-not-at-top
   from models import tf_env  # pylint: disable=g-import-not-at-top
   tf = tf_env.tensorflow()
-  if spec['cell'].startswith('fused_'):
-    from models import fused_ops  # pylint: disable=g-import-not-at-top
-    fused_ops.load(spec['cell'])
-  config = model_config.ModelConfig(cell=spec['cell'], runner='static',
-                                    num_units=spec['num_units'],
-                                    pixels_per_step=spec['pixels_per_step'])
+  config = _model_config(spec, 'static')
   source = tf.Graph()
   with source.as_default():
     classifier.build(config, batch_size=spec['batch_size'])
   start = time.perf_counter()
-  graph, step_op, init = matmuls_alone.matmuls_alone(source)
+  graph, step_op, init = shared.matmuls_alone(source)
   build = time.perf_counter() - start
   graph_def = graph.as_graph_def()
   session = tf.compat.v1.Session(graph=graph,
-                                 config=matmuls_alone.matmuls_alone_config(1, 0))
+                                 config=shared.matmuls_alone_config(1, 0))
   session.run(init)
   first, steady = _time(lambda k: session.run(step_op), spec['steps'], spec['batch_size'])
   return {**spec, 'time_steps': model_config.time_steps(config), 'build_seconds': build,

@@ -29,7 +29,7 @@ from absl import app  # noqa: E402
 from absl import flags  # noqa: E402
 
 from models import config as model_config  # noqa: E402  (no TensorFlow)
-from matmuls_alone import matmuls_alone, matmuls_alone_config  # noqa: E402,F401
+from shared import PEER_LAYER, matmuls_alone, matmuls_alone_config  # noqa: E402,F401
 
 _STEPS = flags.DEFINE_integer('steps', 100, 'Timed steps per repetition.', lower_bound=1)
 _REPEATS = flags.DEFINE_integer('repeats', 5, 'Timed repetitions.', lower_bound=1)
@@ -220,10 +220,6 @@ def measure_torch(spec):
                             spec['repeats'], spec['batch_size'])
 
 
-# The peers' layer for each of the trainer's cells (BasicLSTMCell and FusedLSTMCell are
-# LSTMs too).
-PEER_LAYER = {'lstm': 'lstm', 'basic_lstm': 'lstm', 'fused_lstm': 'lstm', 'gru': 'gru',
-              'fused_gru': 'gru', 'rnn': 'rnn'}
 flags.register_validator('cells', lambda v: v is None or set(v) <= set(PEER_LAYER),
                          message=f'--cells takes names from {sorted(PEER_LAYER)}')
 

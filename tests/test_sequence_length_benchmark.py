@@ -77,8 +77,7 @@ def test_a_run_measures_the_trainer_graphs_and_their_matmuls_and_writes_the_tabl
                                    'matmuls only (fused_lstm static)']
   for line in lines:
     assert float(line[7].replace(',', '')) > 0, line  # a rate, not an error
-  # The dynamic graph is small; the static one holds every step; the MatMuls alone are
-  # 2 towers x 28 steps x 3 (forward, two gradients) + the head's 3.
+  # The dynamic graph is small; the static one holds every step.
   ops = {l[2]: int(l[4].replace(',', '')) for l in lines}
   assert ops['fused_lstm dynamic time-major'] < ops['fused_lstm static']
   assert 'fused_lstm dynamic time-major / fused_lstm static' in text

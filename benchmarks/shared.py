@@ -1,8 +1,13 @@
-"""A trainer graph reduced to its MatMuls: the bound the benchmarks measure against.
+"""What both benchmarks (throughput.py, sequence_length.py) use: a trainer graph reduced
+to its MatMuls (the bound they measure against), and PyTorch's layer for each cell.
 
-No absl flags here, so that both benchmarks (throughput.py, sequence_length.py) and the
-tests import it.
+No absl flags here, so that both benchmarks and the tests import it.
 """
+
+# PyTorch's layer for each of the trainer's cells (BasicLSTMCell and FusedLSTMCell are
+# LSTMs too).
+PEER_LAYER = {'lstm': 'lstm', 'basic_lstm': 'lstm', 'fused_lstm': 'lstm', 'gru': 'gru',
+              'fused_gru': 'gru', 'rnn': 'rnn'}
 
 
 def matmuls_alone(source):
