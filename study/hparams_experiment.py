@@ -9,20 +9,22 @@ differ between its runs, and the metrics every run has, so `tensorboard
 experiment per --logdir: pointed at a folder holding several comparisons it picks one.)
 
 The runs' event files are read with the record format and protobufs that TensorBoard
-ships (no TensorFlow: a report answers in a second); the experiment is written with
-TensorBoard's own event-file writer.
+ships, and the experiment written with its record writer: no TensorFlow, so a
+comparison's own process never loads it (a report answers in a second).
 """
 
 import glob
 import os
 import shutil
+import socket
 import struct
+import time
 
 from tensorboard.compat.proto import event_pb2
 from tensorboard.plugins.hparams import metadata
 from tensorboard.plugins.hparams import plugin_data_pb2
 from tensorboard.plugins.hparams import summary_v2 as hparams_summary
-from tensorboard.summary.writer import event_file_writer
+from tensorboard.summary.writer import record_writer
 
 FOLDER = 'hparams_experiment'
 
@@ -105,7 +107,14 @@ def write(folder: str, run_names: list) -> str:
       hparams=[hparams_summary.HParam(name, _domain(values))
                for name, values in differing.items()],
       metrics=[hparams_summary.Metric(tag) for tag in metrics])
-  writer = event_file_writer.EventFileWriter(target)
-  writer.add_event(event_pb2.Event(summary=summary))
-  writer.close()
+  # One event file as TensorBoard's EventFileWriter names and starts it, written with
+  # its RecordWriter on a plain file: EventFileWriter opens files through
+  # tensorboard.compat.tf, which imports TensorFlow when it is installed (seconds).
+  name = f'events.out.tfevents.{int(time.time())}.{socket.gethostname()}'
+  with open(os.path.join(target, name), 'wb') as f:
+    records = record_writer.RecordWriter(f)
+    for event in (event_pb2.Event(file_version='brain.Event:2'),
+                  event_pb2.Event(summary=summary)):
+      event.wall_time = time.time()
+      records.write(event.SerializeToString())
   return target
