@@ -187,6 +187,47 @@ def test_tensorboard_hparams_shows_every_run_with_every_metric(compared):
   assert shown == {'cell', 'seed', 'trainable_parameters'}  # the rest are the same in all
 
 
+def test_the_hparams_experiment_is_written_without_tensorflow(compared, tmp_path):
+  """A comparison's own process writes it without importing TensorFlow (seconds): a
+  `tensorflow` first on the path notes any import of it, and the same experiment comes
+  out (TensorBoard reads it: above). TensorBoard's own EventFileWriter would import it."""
+  folder, _ = compared
+  copy = tmp_path / 'cmp'
+  shutil.copytree(folder, copy, ignore=shutil.ignore_patterns('ckpt*', 'hparams_experiment'))
+  fake = tmp_path / 'no_tf' / 'tensorflow'
+  fake.mkdir(parents=True)
+  imported = tmp_path / 'imported'
+  (fake / '__init__.py').write_text(f'open({str(imported)!r}, "w").close()\n'
+                                    'raise ImportError("TensorFlow was imported")\n')
+  code = ('import sys; from study import hparams_experiment as h;'
+          f' print(h.write(sys.argv[1], {RUNS!r}))')
+  result = subprocess.run([sys.executable, '-c', code, str(copy)], capture_output=True,
+                          text=True, cwd=ROOT, timeout=120,
+                          env=dict(os.environ, PYTHONPATH=f'{fake.parent}:{ROOT}'))
+  assert result.returncode == 0, result.stderr[-2000:]
+  assert result.stdout.strip() == str(copy / 'hparams_experiment')
+  assert not imported.exists()
+  from tensorboard.compat.proto import event_pb2  # pylint: disable=g-import-not-at-top
+  from study import hparams_experiment  # pylint: disable=g-import-not-at-top
+  def events(path):
+    (name,) = os.listdir(path)
+    assert name.startswith('events.out.tfevents.')
+    records = hparams_experiment._records(os.path.join(path, name))  # pylint: disable=protected-access
+    return [event_pb2.Event.FromString(r) for r in records]
+  ours = events(copy / 'hparams_experiment')
+  theirs = events(os.path.join(folder, 'hparams_experiment'))
+  assert ours[0].file_version == 'brain.Event:2'
+  from tensorboard.plugins.hparams import plugin_data_pb2  # pylint: disable=g-import-not-at-top
+  def experiment(event):  # its columns and metrics (their order is the protobuf map's)
+    (value,) = event.summary.value
+    data = plugin_data_pb2.HParamsPluginData.FromString(value.metadata.plugin_data.content)
+    return ({h.name: sorted(v.string_value for v in h.domain_discrete.values)
+             for h in data.experiment.hparam_infos},
+            sorted(m.name.tag for m in data.experiment.metric_infos))
+  assert experiment(ours[-1]) == experiment(theirs[-1])  # the same as the CLI wrote
+  assert experiment(ours[-1])[0]['seed'] == ['0', '1', '2']
+
+
 def test_the_default_grid_is_every_cell_and_runner_with_one_seed():
   from mnist_rnn import config as config_lib  # pylint: disable=g-import-not-at-top
   from models import config as model_config  # pylint: disable=g-import-not-at-top
