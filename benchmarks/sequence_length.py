@@ -109,12 +109,21 @@ def _model_config(spec: dict, runner: str):
       pixels_per_step=spec['pixels_per_step'])
 
 
+def _graph_row(spec: dict, config, build: float, graph_def, first: float,
+               steady: float) -> dict:
+  """A measured row of a TensorFlow graph: spec, its length, build and size, speed."""
+  from models import config as model_config  # pylint: disable=g-import-not-at-top
+  return {**spec, 'time_steps': model_config.time_steps(config), 'build_seconds': build,
+          'ops': len(graph_def.node), 'graphdef_mb': graph_def.ByteSize() / 2**20,
+          'first_step_seconds': first, 'examples_per_sec': steady,
+          'peak_rss_mb': _peak_rss_mb()}
+
+
 def measure_trainer(spec: dict) -> dict:
   """The trainer's graph for spec's cell and runner: build, size, first and steady steps."""
   from mnist_rnn import mnist_data  # pylint: disable=g-import-not-at-top
   from mnist_rnn import train  # pylint: disable=g-import-not-at-top
   from models import classifier  # pylint: disable=g-import-not-at-top
-  from models import config as model_config  # pylint: disable=g-import-not-at-top
   from models import tf_env  # pylint: disable=g-import-not-at-top
   tf = tf_env.tensorflow()
   tf1 = tf.compat.v1
@@ -136,17 +145,12 @@ def measure_trainer(spec: dict) -> dict:
                                 data.labels[k * batch:(k + 1) * batch],
                                 {model.learning_rate: 1e-3})
     session.run(model.train_op, feed)
-  first, steady = _time(step, spec['steps'], batch)
-  return {**spec, 'time_steps': model_config.time_steps(config), 'build_seconds': build,
-          'ops': len(graph_def.node), 'graphdef_mb': graph_def.ByteSize() / 2**20,
-          'first_step_seconds': first, 'examples_per_sec': steady,
-          'peak_rss_mb': _peak_rss_mb()}
+  return _graph_row(spec, config, build, graph_def, *_time(step, spec['steps'], batch))
 
 
 def measure_matmuls(spec: dict) -> dict:
   """The MatMuls of the trainer's static graph for spec's cell, alone (a bound)."""
   from models import classifier  # pylint: disable=g-import-not-at-top
-  from models import config as model_config  # pylint: disable=g-import-not-at-top
   from models import tf_env  # pylint: disable=g-import-not-at-top
   tf = tf_env.tensorflow()
   config = _model_config(spec, 'static')
@@ -156,15 +160,11 @@ def measure_matmuls(spec: dict) -> dict:
   start = time.perf_counter()
   graph, step_op, init = shared.matmuls_alone(source)
   build = time.perf_counter() - start
-  graph_def = graph.as_graph_def()
   session = tf.compat.v1.Session(graph=graph,
                                  config=shared.matmuls_alone_config(1, 0))
   session.run(init)
-  first, steady = _time(lambda k: session.run(step_op), spec['steps'], spec['batch_size'])
-  return {**spec, 'time_steps': model_config.time_steps(config), 'build_seconds': build,
-          'ops': len(graph_def.node), 'graphdef_mb': graph_def.ByteSize() / 2**20,
-          'first_step_seconds': first, 'examples_per_sec': steady,
-          'peak_rss_mb': _peak_rss_mb()}
+  return _graph_row(spec, config, build, graph.as_graph_def(),
+                    *_time(lambda k: session.run(step_op), spec['steps'], spec['batch_size']))
 
 
 def measure_torch(spec: dict) -> dict:
@@ -177,7 +177,7 @@ def measure_torch(spec: dict) -> dict:
   x = torch.from_numpy(data.images.reshape(len(data.images), 784 // pixels, pixels))
   y = torch.from_numpy(data.labels.astype('int64'))
   start = time.perf_counter()
-  layer = {'lstm': torch.nn.LSTM, 'gru': torch.nn.GRU, 'rnn': torch.nn.RNN}[spec['cell']]
+  layer = getattr(torch.nn, TORCH_NAME[spec['cell']].split('.')[1])  # 'nn.LSTM' -> nn.LSTM
   rnn = layer(pixels, spec['num_units'], batch_first=True)
   head = torch.nn.Linear(spec['num_units'], 10)
   optimizer = torch.optim.Adam(list(rnn.parameters()) + list(head.parameters()), 1e-3)
