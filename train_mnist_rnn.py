@@ -108,7 +108,8 @@ _SHIFT_PIXELS = flags.DEFINE_integer(
 _TOWERS = flags.DEFINE_integer(
     'towers', 2, 'Split each batch into N slices unrolled in parallel with shared weights'
     ' (same model and loss; 1.4-1.5x the examples/sec of 1 tower on 2 cores, see'
-    ' docs/speed.md); 1 = one graph, as in the tutorial.', lower_bound=1)
+    ' docs/speed.md); 1 = one graph, as in the tutorial. At 784 steps two towers do not'
+    ' repeat a run exactly (docs/results.md): the 784-step presets use 1.', lower_bound=1)
 _INTRA_OP_THREADS = flags.DEFINE_integer(
     'intra_op_threads', 1, 'Threads one TensorFlow op may use; 0 = TensorFlow\'s choice.',
     lower_bound=0)
