@@ -6,9 +6,9 @@ graph build seconds, its size (ops, GraphDef bytes), the first training step's s
 steps, and the process's peak RSS. A measurement that passes --limit seconds is killed
 and reported as such instead of hanging. The subjects:
 
-- the trainer's graph (models/classifier.py, as train.py builds it: fixed batch, two
-  towers, Adam) for each of --cells and --runners (`static`, `dynamic`,
-  `dynamic_time_major`);
+- the trainer's graph (models/classifier.py, as train.py builds it: fixed batch,
+  --towers towers (two, the trainer's default; the 784-step presets run one), Adam) for
+  each of --cells and --runners (`static`, `dynamic`, `dynamic_time_major`);
 - with --matmuls, the MatMuls of each cell's static graph alone (benchmarks/shared.py's
   `matmuls_alone`): what a step would cost if every other op took no time;
 - PyTorch's nn.LSTM / nn.GRU of the same size (input N pixels, 784 / N steps, batch-first,
@@ -53,6 +53,9 @@ _RUNNERS = flags.DEFINE_list('runners', ['static', 'dynamic'], 'Runners: static,
                              ' dynamic_time_major.')
 _BATCH = flags.DEFINE_integer('batch_size', 128, 'Batch size.', lower_bound=1)
 _UNITS = flags.DEFINE_integer('num_units', 128, 'Hidden units.', lower_bound=1)
+_TOWERS = flags.DEFINE_integer('towers', 2, 'Towers of the trainer\'s graph (train.py\'s'
+                               ' --towers: 2 by default, 1 in the 784-step presets).',
+                               lower_bound=1)
 _STEPS = flags.DEFINE_integer('steps', 5, 'Timed training steps after the first.',
                               lower_bound=1)
 _LIMIT = flags.DEFINE_integer('limit', 240, 'Seconds one measurement may take.',
@@ -106,7 +109,7 @@ def _model_config(spec: dict, runner: str):
   return model_config.ModelConfig(
       cell=spec['cell'], runner='static' if runner == 'static' else 'dynamic',
       time_major=runner == 'dynamic_time_major', num_units=spec['num_units'],
-      pixels_per_step=spec['pixels_per_step'])
+      pixels_per_step=spec['pixels_per_step'], towers=spec.get('towers', 2))
 
 
 def _graph_row(spec: dict, config, build: float, graph_def, first: float,
@@ -360,7 +363,7 @@ def main(argv):
   rows = []
   for pixels in map(int, _PIXELS.value):
     base = dict(pixels_per_step=pixels, batch_size=_BATCH.value, num_units=_UNITS.value,
-                steps=_STEPS.value)
+                steps=_STEPS.value, towers=_TOWERS.value)
     specs = [dict(impl='trainer', cell=cell, runner=runner, **base)
              for cell in _CELLS.value for runner in _RUNNERS.value]
     if _MATMULS.value:
@@ -386,7 +389,8 @@ def main(argv):
     f.write(f'Made by `python benchmarks/{os.path.basename(__file__)}'
             f' {" ".join(sys.argv[1:])}'.rstrip()
             + f'` on {time.strftime("%Y-%m-%d")}: {os.cpu_count()} cores ({cpu}), batch'
-            f' {_BATCH.value}, {_UNITS.value} units, the trainer\'s graph (2 towers, Adam),'
+            f' {_BATCH.value}, {_UNITS.value} units, the trainer\'s graph'
+            f' ({_TOWERS.value} tower{"s" * (_TOWERS.value > 1)}, Adam),'
             f' {_STEPS.value} timed steps after the first, {_ROUNDS.value} round(s),'
             f' limit {_LIMIT.value} s per measurement.\n\n' + table)
   with open(_OUT.value + '.json', 'w', encoding='utf-8') as f:

@@ -67,7 +67,7 @@ def test_a_run_measures_the_trainer_graphs_and_their_matmuls_and_writes_the_tabl
   result = subprocess.run(
       [sys.executable, BENCHMARK, '--pixels=28', '--cells=fused_lstm',
        '--runners=static,dynamic_time_major', '--matmuls', '--notorch', '--num_units=8',
-       '--batch_size=16', '--steps=1', '--limit=200', f'--out={out}'],
+       '--batch_size=16', '--steps=1', '--limit=200', '--towers=1', f'--out={out}'],
       cwd=ROOT, capture_output=True, text=True, timeout=600)
   assert result.returncode == 0, result.stderr[-2000:]
   text = (tmp_path / 'sl.md').read_text()
@@ -87,6 +87,18 @@ def test_a_run_measures_the_trainer_graphs_and_their_matmuls_and_writes_the_tabl
       ('trainer', 'static', 0), ('trainer', 'dynamic_time_major', 0),
       ('matmuls', 'static', 0)]
   assert rows[0]['time_steps'] == 28
+  # --towers=1 (the 784-step presets' graph): said in the header, kept in every row, and
+  # the static graph is smaller than the trainer's default two towers, whose second
+  # tower adds a forward and a backward op per step at least.
+  assert "the trainer's graph (1 tower, Adam)" in text
+  assert [r['towers'] for r in rows] == [1, 1, 1]
+  two = subprocess.run([sys.executable, BENCHMARK, '--one=' + json.dumps(
+      {**{k: rows[0][k] for k in ('cell', 'runner', 'pixels_per_step', 'batch_size',
+                                  'num_units', 'steps')}, 'towers': 2})],
+      cwd=ROOT, capture_output=True, text=True, timeout=300)
+  assert two.returncode == 0, two.stderr[-2000:]
+  two_ops = json.loads(two.stdout.strip().splitlines()[-1])['ops']
+  assert two_ops - ops['fused_lstm static'] >= 2 * 28, (two_ops, ops)
   assert not (tmp_path / 'sl.png').exists()  # one length: a plot would show one point
 
 
@@ -105,7 +117,7 @@ def test_a_torch_row_measures_the_same_sequence(tmp_path):
 
 
 def test_a_bad_cell_or_runner_is_refused_at_parse_time():
-  for flag in ('--cells=lstm,bogus', '--runners=static,sideways', '--pixels=5'):
+  for flag in ('--cells=lstm,bogus', '--runners=static,sideways', '--pixels=5', '--towers=0'):
     result = subprocess.run([sys.executable, BENCHMARK, flag], cwd=ROOT,
                             capture_output=True, text=True, timeout=120)
     assert result.returncode != 0
