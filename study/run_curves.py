@@ -2,7 +2,7 @@
 per epoch, a panel per run, from each folder's metrics.jsonl (no TensorFlow).
 
   python -m study.run_curves docs/runs/sequential_mnist docs/runs/permuted_mnist \
-      --out docs/sequential_permuted_curves.png --table
+      --out docs/sequential_mnist_curves.png --table
 """
 
 import argparse
@@ -19,11 +19,16 @@ CURVES = (('train_accuracy', 'train', '-'), ('validation_accuracy', 'validation'
           ('test_accuracy', 'test', ':'))
 
 
-def figure(folders: list):
-  """A Figure with one panel per run folder; each panel's title names the folder and
-  its last epoch's test accuracy."""
-  fig, axes = plt.subplots(1, len(folders), figsize=(6 * len(folders), 4.2), squeeze=False)
-  for ax, folder in zip(axes[0], folders):
+def figure(folders: list, columns: int = 3):
+  """A Figure with one panel per run folder, in rows of at most `columns` panels (in the
+  order given, row by row; the unused places of the last row left blank); each panel's
+  title names the folder and its last epoch's test accuracy."""
+  cols = min(columns, len(folders))
+  rows = -(-len(folders) // cols)
+  fig, axes = plt.subplots(rows, cols, figsize=(6 * cols, 4.2 * rows), squeeze=False)
+  for ax in axes.flat[len(folders):]:
+    ax.set_visible(False)
+  for ax, folder in zip(axes.flat, folders):
     records = metrics_log.read(os.path.join(folder, metrics_log.FILE_NAME))
     epochs = [r['epoch'] for r in records]
     for key, label, style in CURVES:

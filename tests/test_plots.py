@@ -66,6 +66,17 @@ def test_run_curves_draw_each_epoch_of_train_validation_and_test(tmp_path, capsy
     assert axis.get_title() == 'run (epoch 2: test 54.00%)'
   finally:
     plots.plt.close(fig)
+  # Four runs: rows of three panels, in the order given; the last row's empty places hidden.
+  fig = run_curves.figure([str(run)] * 4)
+  try:
+    shown = [a for a in fig.axes if a.get_visible()]
+    assert len(fig.axes) == 6 and len(shown) == 4
+    boxes = [a.get_position() for a in shown]
+    assert boxes[0].y0 == boxes[1].y0 == boxes[2].y0 > boxes[3].y0
+    assert boxes[0].x0 == boxes[3].x0 < boxes[1].x0 < boxes[2].x0
+    assert all(a.get_title() == 'run (epoch 2: test 54.00%)' for a in shown)
+  finally:
+    plots.plt.close(fig)
   assert run_curves.main([str(run), '--out', str(tmp_path / 'c.png')]) == 0
   assert (tmp_path / 'c.png').read_bytes()[:8] == b'\x89PNG\r\n\x1a\n'
   assert capsys.readouterr().out == str(tmp_path / 'c.png') + '\n'
