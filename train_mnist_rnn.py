@@ -82,6 +82,13 @@ _RECURRENT_INIT = flags.DEFINE_enum(
     'recurrent_init', 'default', list(model_config.RECURRENT_INITS), 'The kernel\'s'
     ' recurrent rows: orthogonal (each gate\'s block), identity (--cell=rnn only, IRNN);'
     ' default: the cells\' own Glorot-uniform.')
+_ZONEOUT_C = flags.DEFINE_float(
+    'zoneout_c', 0.0, 'Zoneout of the LSTM\'s c (Krueger et al. 2016): the chance that'
+    ' a unit keeps its previous value at a training step (its expectation in'
+    ' evaluation); 0 = none. LSTM cells, one layer, one way.', lower_bound=0.0)
+_ZONEOUT_H = flags.DEFINE_float(
+    'zoneout_h', 0.0, 'Zoneout of h (any cell; a GRU\'s state is h), as --zoneout_c.',
+    lower_bound=0.0)
 # Training.
 _EPOCHS = flags.DEFINE_integer('epochs', 25, 'Epochs to train.', lower_bound=1)
 _BATCH_SIZE = flags.DEFINE_integer('batch_size', 128, 'Training batch size.',
@@ -246,6 +253,37 @@ flags.register_multi_flags_validator(['cell', 'gate_bias_init', 'recurrent_init'
                                      _inits_apply_to_the_cell)
 
 
+def _zoneout_applies(d):
+  problem = model_config.zoneout_conflict(d['cell'], d['num_layers'], d['bidirectional'],
+                                          d['zoneout_c'], d['zoneout_h'])
+  if problem:
+    raise flags.ValidationError(problem)
+  return True
+
+
+flags.register_multi_flags_validator(
+    ['cell', 'num_layers', 'bidirectional', 'zoneout_c', 'zoneout_h'], _zoneout_applies)
+
+
+def _compared_cells_take_the_model_flags(d):
+  """--compare trains each of --compare_cells with the same init and zoneout flags."""
+  if not d['compare']:
+    return True
+  for cell in d['compare_cells']:
+    problem = (model_config.init_conflict(cell, d['gate_bias_init'], d['recurrent_init'])
+               or model_config.zoneout_conflict(cell, d['num_layers'], d['bidirectional'],
+                                                d['zoneout_c'], d['zoneout_h']))
+    if problem:
+      raise flags.ValidationError(f'--compare_cells={",".join(d["compare_cells"])}'
+                                  f' trains {cell}: {problem}')
+  return True
+
+
+flags.register_multi_flags_validator(
+    ['compare', 'compare_cells', 'gate_bias_init', 'recurrent_init', 'num_layers',
+     'bidirectional', 'zoneout_c', 'zoneout_h'], _compared_cells_take_the_model_flags)
+
+
 def _rmsprop_flags_need_rmsprop(d):
   return d['optimizer'] == 'rmsprop' or not (d['rmsprop_decay'] != 0.9
                                              or d['rmsprop_momentum'] != 0.0)
@@ -272,7 +310,8 @@ def config_from_flags() -> config_lib.TrainConfig:
       gate_bias_init=_GATE_BIAS_INIT.value, recurrent_init=_RECURRENT_INIT.value,
       optimizer=_OPTIMIZER.value, rmsprop_decay=_RMSPROP_DECAY.value,
       rmsprop_momentum=_RMSPROP_MOMENTUM.value,
-      clip_norm=_CLIP_NORM.value, towers=_TOWERS.value, seed=_SEED.value)
+      clip_norm=_CLIP_NORM.value, zoneout_c=_ZONEOUT_C.value, zoneout_h=_ZONEOUT_H.value,
+      towers=_TOWERS.value, seed=_SEED.value)
   config = config_lib.TrainConfig(
       model=model, data_dir=_DATA_DIR.value, workdir='',
       epochs=_EPOCHS.value, batch_size=_BATCH_SIZE.value,

@@ -11,6 +11,7 @@ from mnist_rnn import state_check
 from models import classifier
 from models import config as model_config
 from models import tf_env
+from models import zoneout
 
 tf = tf_env.tensorflow()
 tf1 = tf.compat.v1
@@ -122,6 +123,11 @@ def inspect(config: config_lib.ModelConfig, images: np.ndarray) -> str:
             'bidirectional' if config.bidirectional else '',
             'trimmed lengths ' + str(lengths.tolist())
             if model.lengths is not None else '']
+  zoned = zoneout.rates(config.cell, config.zoneout_c, config.zoneout_h)
+  if zoned:
+    extras.append('zoneout ' + ' '.join(f'{name}={rate}' for name, rate in zoned)
+                  + f' (each step\'s input also carries {zoneout.mask_features(zoned, units)}'
+                  ' mask features: here, evaluating, their expectation)')
   if not model_config.reads_rows(config):
     px = config.pixels_per_step
     extras.insert(0, f'{model_config.time_steps(config)} steps of {px} pixel'

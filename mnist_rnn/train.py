@@ -59,6 +59,12 @@ def epoch_order(seed: int, epoch: int, n: int) -> np.ndarray:
   return np.random.default_rng([seed, epoch]).permutation(n)
 
 
+def zoneout_seed(seed: int, epoch: int, batch: int) -> np.ndarray:
+  """The seed of batch `batch`'s zoneout masks: [2] int64, a function of (seed, epoch,
+  batch) alone, so a resumed run draws the same masks."""
+  return np.random.default_rng([seed, epoch, batch, 2]).integers(0, 2**62, 2, dtype=np.int64)
+
+
 def batch_rng(seed: int, epoch: int, batch: int) -> np.random.Generator:
   """Randomness for one batch's augmentation, likewise independent of history."""
   return np.random.default_rng([seed, epoch, batch, 1])
@@ -179,7 +185,11 @@ class Trainer:
     start = (cfg.schedule_start_epoch - 1) * self.steps_per_epoch
     lr = learning_rate_at((epoch - 1) * self.steps_per_epoch + b - start,
                           total_steps - start, cfg.learning_rate, cfg.lr_schedule)
-    return classifier.feed_dict(m, images, self.train.labels[idx], {m.learning_rate: lr})
+    extra = {m.learning_rate: lr}
+    if m.training is not None:  # zoneout: draw masks, from this batch's own seed
+      extra[m.training] = True
+      extra[m.zoneout_seed] = zoneout_seed(cfg.model.seed, epoch, b)
+    return classifier.feed_dict(m, images, self.train.labels[idx], extra)
 
   def train_epoch(self, epoch: int, first_batch: int,
                   should_stop: Callable[[], bool]) -> tuple:

@@ -25,7 +25,10 @@ RESUME_KEYS = ('cell', 'runner', 'time_major', 'num_units', 'num_layers', 'bidir
                'pixels_per_step', 'permute_pixels', 'permutation_seed', 'sequence_length',
                'head_input', 'forget_bias', 'gate_bias_init', 'recurrent_init',
                'optimizer', 'rmsprop_decay', 'rmsprop_momentum', 'clip_norm', 'seed',
-               'batch_size', 'train_examples', 'validation_examples')
+               'batch_size', 'train_examples', 'validation_examples', 'zoneout_c',
+               'zoneout_h')
+# The value a flag added later had in a flags.txt written before it: zoneout was off.
+_BEFORE_THE_FLAG = {'zoneout_c': '0.0', 'zoneout_h': '0.0'}
 
 
 class WorkdirError(errors.ReportedError, ValueError):
@@ -66,6 +69,8 @@ def resume_conflicts(saved: dict, requested: dict, keys=RESUME_KEYS,
     if reading and key == 'cell' and a is not None and b is not None:
       return model_config.checkpoint_family(a) == model_config.checkpoint_family(b)
     return a == b
+  if saved:  # a flags.txt of before a flag: the flag had its old value
+    saved = {**{k: v for k, v in _BEFORE_THE_FLAG.items() if k in requested}, **saved}
   return [f'--{k}: saved {saved[k]}, requested {requested.get(k)}'
           for k in keys if k in saved and not same(k, saved[k], requested.get(k))]
 

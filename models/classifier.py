@@ -11,6 +11,7 @@ from models import config as config_lib
 from models import initializers
 from models import runners
 from models import tf_env
+from models import zoneout
 
 tf = tf_env.tensorflow()
 tf1 = tf.compat.v1
@@ -53,7 +54,11 @@ Model = collections.namedtuple('Model', [
     'epoch_metrics',   # dict: loss_sum, correct, seen (float64 variables)
     'reset_epoch_metrics',
     'init',            # a fresh start: every initializer, then models.initializers'
-])
+    'training',        # with zoneout: scalar bool placeholder (default False: the
+                       # masks hold their expectation); the training step feeds True
+    'zoneout_seed',    # with zoneout: [2] int64 placeholder, the masks' seed, fed per
+                       # batch; both None without zoneout
+], defaults=(None, None))
 
 
 def _head_input(config, unrolled, lengths, final_h):
@@ -155,8 +160,13 @@ def sequences(config: config_lib.ModelConfig, images):
   return tf.reshape(flat, [-1, config_lib.time_steps(config), config.pixels_per_step])
 
 
-def _tower(config: config_lib.ModelConfig, images, reuse: bool) -> tuple:
+def _tower(config: config_lib.ModelConfig, images, reuse: bool, training=None,
+           zoneout_seed=None) -> tuple:
   """Unrolls the cells over `images` [batch, 28, 28] under variable scope 'rnn'.
+
+  With zoneout, each step's input also carries that step's masks (models/zoneout.py):
+  drawn from `zoneout_seed` where `training` is true, their expectation otherwise
+  (always, when `training` is None).
 
   Returns:
     (runners.Unrolled, CheckTensors, head input [batch, width], lengths [batch] int32
@@ -164,9 +174,22 @@ def _tower(config: config_lib.ModelConfig, images, reuse: bool) -> tuple:
   """
   steps = sequences(config, images)
   lengths = trimmed_lengths_op(steps) if config.sequence_length == 'trimmed' else None
+  problem = config_lib.zoneout_conflict(config.cell, config.num_layers,
+                                        config.bidirectional, config.zoneout_c,
+                                        config.zoneout_h)
+  if problem:
+    raise ValueError(problem)
+  parts = zoneout.rates(config.cell, config.zoneout_c, config.zoneout_h)
+  if parts:
+    batch = steps.shape[0] if steps.shape[0] is not None else tf.shape(steps)[0]
+    steps = tf.concat([steps, zoneout.masks(parts, config.num_units, batch,
+                                            config_lib.time_steps(config),
+                                            zoneout_seed, training)], 2)
+
   def stack():
-    return cells.make_stack(config.cell, config.num_units, config.num_layers,
+    cell = cells.make_stack(config.cell, config.num_units, config.num_layers,
                             config.forget_bias)
+    return zoneout.ZoneoutWrapper(cell, parts, config.num_units) if parts else cell
   with tf1.variable_scope('rnn', reuse=reuse):
     unrolled = runners.unroll(stack(), steps, config.runner, config.time_major,
                               sequence_length=lengths,
@@ -266,6 +289,11 @@ def build(config: config_lib.ModelConfig, batch_size: Optional[int] = None) -> M
   valid_examples = tf1.placeholder_with_default(rows, [], name='valid_examples')
   is_valid = tf.range(rows) < valid_examples  # [batch] bool
   learning_rate = tf1.placeholder(tf.float32, [], name='learning_rate')
+  training = zoneout_seed = None
+  if zoneout.rates(config.cell, config.zoneout_c, config.zoneout_h):
+    training = tf1.placeholder_with_default(False, [], name='training')
+    zoneout_seed = tf1.placeholder_with_default(
+        tf.constant([0, 0], tf.int64), [2], name='zoneout_seed')
 
   # Towers: the batch is cut into `config.towers` slices, each unrolled by its own copy
   # of the cells with shared variables; their results are concatenated back in batch
@@ -273,7 +301,10 @@ def build(config: config_lib.ModelConfig, batch_size: Optional[int] = None) -> M
   image_parts = _split_batch(images, config.towers)
   towers, head_inputs, checks, length_parts = [], [], [], []
   for k in range(config.towers):
-    unrolled, check, head, tower_lengths = _tower(config, image_parts[k], reuse=k > 0)
+    # Each tower draws its own masks: the batch's seed, moved by the tower's index.
+    tower_seed = None if zoneout_seed is None else zoneout_seed + tf.constant([k, 0], tf.int64)
+    unrolled, check, head, tower_lengths = _tower(config, image_parts[k], reuse=k > 0,
+                                                  training=training, zoneout_seed=tower_seed)
     towers.append(unrolled)
     head_inputs.append(head)
     checks.append(check)
@@ -325,7 +356,8 @@ def build(config: config_lib.ModelConfig, batch_size: Optional[int] = None) -> M
                unrolled=towers[0], last_output=last_output, final_h=check.h,
                final_c=check.c, check=check, head_input=head_input, logits=logits,
                loss=loss, correct=correct, train_op=train_op, global_step=global_step,
-               epoch_metrics=metrics, reset_epoch_metrics=reset, init=init)
+               epoch_metrics=metrics, reset_epoch_metrics=reset, init=init,
+               training=training, zoneout_seed=zoneout_seed)
 
 
 def make_optimizer(config: config_lib.ModelConfig, learning_rate):

@@ -23,6 +23,7 @@ GATE_BIAS_INITS = ('default', 'chrono')
 RECURRENT_INITS = ('default', 'orthogonal', 'identity')
 # The cells that have gates chrono initialisation sets (an LSTM's forget and input gates,
 # a GRU's update gate), and the cell identity applies to.
+LSTM_CELLS = ('lstm', 'basic_lstm', 'fused_lstm')  # a state with c
 GATED_CELLS = ('lstm', 'basic_lstm', 'fused_lstm', 'gru', 'fused_gru')
 IDENTITY_CELLS = ('rnn',)
 
@@ -62,6 +63,10 @@ class ModelConfig:
   rmsprop_decay: float = 0.9    # rmsprop only: the decay of the mean square
   rmsprop_momentum: float = 0.0  # rmsprop only
   clip_norm: float = 5.0        # global gradient-norm clip; 0 disables
+  # Zoneout (models/zoneout.py): the chance that a unit of the LSTM's c, or of h (any
+  # cell), keeps its previous value at a training step; 0 = none. One layer, one way.
+  zoneout_c: float = 0.0
+  zoneout_h: float = 0.0
   # Split each batch into this many towers sharing the weights; with one intra-op
   # thread they run in parallel, one per core (docs/speed.md). The same model and
   # loss; only the order of float sums changes.
@@ -87,6 +92,21 @@ def init_conflict(cell: str, gate_bias_init: str, recurrent_init: str) -> str:
   if recurrent_init == 'identity' and cell not in IDENTITY_CELLS:
     return (f'--recurrent_init=identity applies to --cell=rnn only (IRNN); for'
             f' --cell={cell} use --recurrent_init=orthogonal')
+  return ''
+
+
+def zoneout_conflict(cell: str, num_layers: int, bidirectional: bool, zoneout_c: float,
+                     zoneout_h: float) -> str:
+  """'' when the zoneout rates apply to the model, else what is wrong, in one line."""
+  for name, rate in (('zoneout_c', zoneout_c), ('zoneout_h', zoneout_h)):
+    if not 0.0 <= rate < 1.0:
+      return f'--{name}={rate}: a rate in [0, 1) (1 would never update the state)'
+  if zoneout_c > 0 and cell not in LSTM_CELLS:
+    return (f'--zoneout_c zones out an LSTM\'s c; --cell={cell} has no c (use'
+            f' --zoneout_h, or one of {", ".join(LSTM_CELLS)})')
+  if (zoneout_c > 0 or zoneout_h > 0) and (num_layers > 1 or bidirectional):
+    return ('--zoneout_c/--zoneout_h apply to one layer run one way: drop --num_layers'
+            ' and --bidirectional, or the zoneout')
   return ''
 
 

@@ -122,6 +122,9 @@ VARIANTS = [dict(cell=c, runner=r) for c in ('lstm', 'gru') for r in ('static', 
     dict(cell='lstm', runner='static', sequence_length='trimmed', head_input='state_h'),
     dict(cell='gru', runner='dynamic', pixels_per_step=7, permute_pixels=True),
     dict(cell='fused_gru', runner='dynamic', time_major=True, num_layers=2),
+    # Zoneout: the export serves the masks' expectation, as evaluation does.
+    dict(cell='fused_lstm', runner='static', pixels_per_step=14, zoneout_c=0.5,
+         zoneout_h=0.05),
 ]
 
 

@@ -1,5 +1,6 @@
 """--gate_bias_init, --recurrent_init and --optimizer: their effect on the graph's
-initial values and optimizer, their bad values (one line), and resume."""
+initial values and optimizer, their bad values (one line; and those of --zoneout_c and
+--zoneout_h, tests/test_zoneout.py), and resume."""
 
 import os
 
@@ -114,6 +115,17 @@ def test_the_optimizer_flag_builds_that_optimizer(optimizer, slot):
     (['--rmsprop_momentum=0.9'], ['--optimizer=rmsprop only']),
     (['--optimizer=rmsprop', '--rmsprop_decay=1.5'], ['rmsprop_decay']),
     (['--gate_bias_init=warm'], ['--gate_bias_init']),
+    (['--cell=gru', '--zoneout_c=0.5'], ['--zoneout_c', '--cell=gru has no c']),
+    (['--cell=rnn', '--zoneout_c=0.5'], ['--cell=rnn has no c']),
+    (['--zoneout_h=1'], ['--zoneout_h=1.0', '[0, 1)']),
+    (['--zoneout_c=-0.1'], ['zoneout_c']),
+    (['--zoneout_h=0.1', '--num_layers=2'], ['one layer']),
+    (['--zoneout_c=0.1', '--bidirectional'], ['one layer']),
+    (['--zoneout_h=often'], ['zoneout_h']),
+    (['--compare', '--compare_cells=lstm,gru', '--zoneout_c=0.5'],
+     ['--compare_cells=lstm,gru trains gru', 'has no c']),
+    (['--compare', '--compare_cells=lstm,rnn', '--gate_bias_init=chrono'],
+     ['trains rnn', '--cell=rnn has no gates']),
 ])
 def test_bad_values_are_one_line_errors(tmp_path, args, fragments):
   result = run_cli(f'--flagfile={SMOKE}', *args, f'--workdir={tmp_path / "run"}', timeout=60)
