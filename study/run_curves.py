@@ -3,6 +3,9 @@ per epoch, a panel per run, from each folder's metrics.jsonl (no TensorFlow).
 
   python -m study.run_curves docs/runs/sequential_mnist docs/runs/permuted_mnist \
       --out docs/sequential_mnist_curves.png --table
+
+--at_epochs=1,10,20 also prints the validation (and train) accuracy of each run at those
+epochs: runs of one schedule compared epoch by epoch, an unfinished one among them.
 """
 
 import argparse
@@ -72,12 +75,31 @@ def summary_table(folders: list) -> str:
   return '\n'.join(lines) + '\n'
 
 
+def epochs_table(folders: list, epochs: list) -> str:
+  """A Markdown row per run folder: validation / train accuracy at each of `epochs`
+  ('—' where the run has not reached one)."""
+  lines = ['| run | ' + ' | '.join(f'epoch {e}: validation / train' for e in epochs) + ' |',
+           '|---|' + '---|' * len(epochs)]
+  for folder in folders:
+    by_epoch = {r['epoch']: r for r in metrics_log.read(
+        os.path.join(folder, metrics_log.FILE_NAME))}
+    cells = [f'{100 * by_epoch[e].get("validation_accuracy", float("nan")):.2f}% /'
+             f' {100 * by_epoch[e]["train_accuracy"]:.2f}%' if e in by_epoch else '—'
+             for e in epochs]
+    lines.append(f'| {os.path.basename(os.path.normpath(folder))} | ' + ' | '.join(cells)
+                 + ' |')
+  return '\n'.join(lines) + '\n'
+
+
 def main(argv=None) -> int:
   parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
   parser.add_argument('folders', nargs='+', help='run folders (each with metrics.jsonl)')
   parser.add_argument('--out', required=True, help='the PNG to write')
   parser.add_argument('--table', action='store_true',
                       help='also print a Markdown summary row per run on stdout')
+  parser.add_argument('--at_epochs', default='',
+                      help='comma-separated epochs: also print each run\'s validation'
+                      ' and train accuracy at them (a Markdown table)')
   args = parser.parse_args(argv)
   missing = [f for f in args.folders
              if not os.path.exists(os.path.join(f, metrics_log.FILE_NAME))]
@@ -91,6 +113,14 @@ def main(argv=None) -> int:
   print(args.out)
   if args.table:
     print(summary_table(args.folders), end='')
+  if args.at_epochs:
+    try:
+      epochs = [int(e) for e in args.at_epochs.split(',')]
+    except ValueError:
+      sys.stderr.write(f'run_curves: error: --at_epochs={args.at_epochs}: give epochs as'
+                       ' whole numbers, e.g. 1,10,20\n')
+      return 1
+    print(epochs_table(args.folders, epochs), end='')
   return 0
 
 

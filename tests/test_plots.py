@@ -84,3 +84,11 @@ def test_run_curves_draw_each_epoch_of_train_validation_and_test(tmp_path, capsy
       '| run | 2 | 50.00% / 55.00% / 54.00% | 55.00% (2): 54.00% | 302 | 1.00 h |')
   assert run_curves.main([str(tmp_path / 'nope'), '--out', str(tmp_path / 'd.png')]) == 1
   assert 'no metrics.jsonl in' in capsys.readouterr().err
+  # Epoch by epoch: validation / train at the epochs asked, '—' past the run's last.
+  assert run_curves.epochs_table([str(run)], [1, 2, 5]).splitlines() == [
+      '| run | epoch 1: validation / train | epoch 2: validation / train |'
+      ' epoch 5: validation / train |', '|---|---|---|---|',
+      '| run | 23.00% / 20.00% | 55.00% / 50.00% | — |']
+  assert run_curves.main([str(run), '--out', str(tmp_path / 'e.png'),
+                          '--at_epochs=1,x']) == 1
+  assert '--at_epochs=1,x' in capsys.readouterr().err
