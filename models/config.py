@@ -21,9 +21,9 @@ GATE_BIAS_INITS = ('default', 'chrono')
 # [units, units] block of recurrent rows. identity: the recurrent rows of a BasicRNNCell
 # (IRNN, Le et al. 2015).
 RECURRENT_INITS = ('default', 'orthogonal', 'identity')
+LSTM_CELLS = ('lstm', 'basic_lstm', 'fused_lstm')  # a state with c (--zoneout_c)
 # The cells that have gates chrono initialisation sets (an LSTM's forget and input gates,
 # a GRU's update gate), and the cell identity applies to.
-LSTM_CELLS = ('lstm', 'basic_lstm', 'fused_lstm')  # a state with c
 GATED_CELLS = ('lstm', 'basic_lstm', 'fused_lstm', 'gru', 'fused_gru')
 IDENTITY_CELLS = ('rnn',)
 
