@@ -68,23 +68,30 @@ class FusedGRUCell(tf1.nn.rnn_cell.GRUCell):
     if tf1.get_default_graph().building_function:
       # The body of dynamic_rnn's while loop, built once and run for every step: as
       # GRUCell, each kernel multiplies a concatenation.
+      # (Their gradients with the kernels transposed before the loop.)
       r_h, acts = self._gru_ops.mnist_rnn_gru_gates(
-          [tf.matmul(tf.concat([inputs, h_prev], 1), self._gate_kernel)],
+          [fused_ops.times_h_rows(tf.concat([inputs, h_prev], 1), self._gate_kernel,
+                                  fused_ops.transposed_outside_the_loop(self._gate_kernel))],
           self._gate_bias, h_prev)
-      candidate = [tf.matmul(tf.concat([inputs, r_h], 1), self._candidate_kernel)]
+      candidate = [fused_ops.times_h_rows(
+          tf.concat([inputs, r_h], 1), self._candidate_kernel,
+          fused_ops.transposed_outside_the_loop(self._candidate_kernel))]
     else:
       # static_rnn: this graph holds every step. As in FusedLSTMCell, each kernel's
       # rows for x and for h, read afresh every KERNEL_READ_EVERY steps
       # (fused_ops.rows_for_x_and_h says why).
       if self._steps % fused_ops.KERNEL_READ_EVERY == 0:
         sizes = (inputs.shape[1], self._num_units)
-        self._gate_x, self._gate_h = fused_ops.rows_for_x_and_h(self._gate_kernel, *sizes)
-        self._candidate_x, self._candidate_h = fused_ops.rows_for_x_and_h(
-            self._candidate_kernel, *sizes)
+        self._gate_x, self._gate_h, self._gate_h_t = fused_ops.rows_for_x_and_h(
+            self._gate_kernel, *sizes)
+        self._candidate_x, self._candidate_h, self._candidate_h_t = (
+            fused_ops.rows_for_x_and_h(self._candidate_kernel, *sizes))
       self._steps += 1
       r_h, acts = self._gru_ops.mnist_rnn_gru_gates(
-          [tf.matmul(inputs, self._gate_x), tf.matmul(h_prev, self._gate_h)],
+          [tf.matmul(inputs, self._gate_x),
+           fused_ops.times_h_rows(h_prev, self._gate_h, self._gate_h_t)],
           self._gate_bias, h_prev)
-      candidate = [tf.matmul(inputs, self._candidate_x), tf.matmul(r_h, self._candidate_h)]
+      candidate = [tf.matmul(inputs, self._candidate_x),
+                   fused_ops.times_h_rows(r_h, self._candidate_h, self._candidate_h_t)]
     h, _ = self._gru_ops.mnist_rnn_gru_state(candidate, self._candidate_bias, acts, h_prev)
     return h, h

@@ -64,18 +64,21 @@ class FusedLSTMCell(tf1.nn.rnn_cell.LSTMCell):
     c_prev, h_prev = state
     if tf1.get_default_graph().building_function:
       # The body of dynamic_rnn's while loop, built once and run for every step: as
-      # LSTMCell, one product of concat([x, h]) with the kernel. (The unrolled form
-      # below, per loop iteration, was slower than LSTMCell itself: docs/speed.md.)
-      parts = [tf.matmul(tf.concat([inputs, h_prev], 1), self._kernel)]
+      # LSTMCell, one product of concat([x, h]) with the kernel (its gradient with the
+      # kernel transposed before the loop). (The unrolled form below, per loop
+      # iteration, was slower than LSTMCell itself: docs/speed.md.)
+      parts = [fused_ops.times_h_rows(tf.concat([inputs, h_prev], 1), self._kernel,
+                                      fused_ops.transposed_outside_the_loop(self._kernel))]
     else:
       # static_rnn: this graph holds every step. concat([x, h]) @ kernel as two
       # products, on a fresh read of the kernel every KERNEL_READ_EVERY steps
       # (fused_ops.rows_for_x_and_h says why).
       if self._steps % fused_ops.KERNEL_READ_EVERY == 0:
-        self._kernel_x, self._kernel_h = fused_ops.rows_for_x_and_h(
+        self._kernel_x, self._kernel_h, self._kernel_h_t = fused_ops.rows_for_x_and_h(
             self._kernel, inputs.shape[1], self._num_units)
       self._steps += 1
-      parts = [tf.matmul(inputs, self._kernel_x), tf.matmul(h_prev, self._kernel_h)]
+      parts = [tf.matmul(inputs, self._kernel_x),
+               fused_ops.times_h_rows(h_prev, self._kernel_h, self._kernel_h_t)]
     c, h, _ = self._gate_ops.mnist_rnn_lstm_gates(parts, self._bias, c_prev,
                                                   forget_bias=self._forget_bias)
     return h, tf1.nn.rnn_cell.LSTMStateTuple(c, h)

@@ -122,9 +122,10 @@ def load(cell: str):
   return _loaded[cell]
 
 
-def rows_for_x_and_h(kernel, input_size: int, units: int) -> list:
+def rows_for_x_and_h(kernel, input_size: int, units: int) -> tuple:
   """A fresh read of a cell's kernel [input_size + units, width], split into its rows
-  for x and for h: [input_size, width], [units, width].
+  for x and for h, and h's rows transposed: [input_size, width], [units, width],
+  [width, units] (the last for `times_h_rows`).
 
   Each read's gradient is summed as soon as its steps' weight gradients exist, so a
   static cell that takes a new read every KERNEL_READ_EVERY steps sums its kernel
@@ -133,8 +134,42 @@ def rows_for_x_and_h(kernel, input_size: int, units: int) -> list:
   [156, 512] for the LSTM with 2 towers). Two products instead of concat's one: the
   gradient then computes only h's part, [batch, units], where concat's computes
   [batch, inputs + units] and slices.
+
+  The transposed rows are cut from a transpose of the whole read, not made by
+  transposing h's rows: Grappler folds a Transpose that feeds a MatMul back into the
+  MatMul's transpose flag, the slow form this copy exists to avoid (`times_h_rows`).
   """
-  return tf.split(tf.identity(kernel), [input_size, units], 0)
+  read = tf.identity(kernel)
+  rows_x, rows_h = tf.split(read, [input_size, units], 0)
+  rows_h_t = tf.split(tf.transpose(read), [input_size, units], 1)[1]
+  return rows_x, rows_h, rows_h_t
+
+
+def transposed_outside_the_loop(kernel):
+  """kernel [rows, width] transposed, [width, rows], for `times_h_rows` in the body of
+  dynamic_rnn's while loop: made in the outermost graph (tf.init_scope), before the
+  loop, once per run instead of once per step. The loop reads it as an invariant."""
+  with tf.init_scope():
+    return tf.transpose(kernel)
+
+
+@tf.custom_gradient
+def times_h_rows(h, rows_h, rows_h_t):
+  """h [batch, units] @ rows_h [units, width] -> [batch, width], as tf.matmul.
+
+  (In dynamic_rnn's loop the cells pass concat([x, h]) and the whole kernel, with
+  `transposed_outside_the_loop(kernel)` for rows_h_t.)
+
+  Only the gradient differs from tf.matmul's: h's is dy @ rows_h_t, a plain product
+  with the rows transposed once per kernel read (`rows_for_x_and_h`), where tf.matmul's
+  gradient is dy @ rows_h with transpose_b, about twice as slow per step on a CPU for
+  these shapes ([64, 512] @ [512, 128]: docs/speed.md). The kernel's gradient is
+  tf.matmul's, h^T @ dy; rows_h_t gets none (its kernel's gradient comes through
+  rows_h). The same products of the same numbers.
+  """
+  def gradient(dy):
+    return (tf.matmul(dy, rows_h_t), tf.matmul(h, dy, transpose_a=True), None)
+  return tf.matmul(h, rows_h), gradient
 
 
 def loaded(cell: str):

@@ -109,3 +109,25 @@ def test_paired_rounds_print_each_subjects_rates_and_the_median_ratios():
     assert float(r.split('|')[-2].replace(',', '')) > 0
   ratio = ratios[0].split('|')[-2].strip().strip('*')
   assert ratio.endswith('x') and float(ratio[:-1]) > 0
+
+
+def test_matmul_forms_times_every_form_and_writes_its_table(tmp_path):
+  out = tmp_path / 'forms'
+  result = subprocess.run(
+      [sys.executable, os.path.join(ROOT, 'benchmarks', 'matmul_forms.py'), '--batch=4',
+       '--units=8', '--width=32', '--products=3', '--runs=1', '--rounds=2',
+       f'--out={out}'], cwd=ROOT, capture_output=True, text=True, timeout=300)
+  assert result.returncode == 0, result.stderr[-2000:]
+  table = (tmp_path / 'forms.md').read_text()
+  assert table == result.stdout
+  assert table.startswith('Made by `python benchmarks/matmul_forms.py --batch=4')
+  rows = [line for line in table.splitlines() if line.startswith('| ') and '(2) |' in line]
+  assert [row.split(' | ')[0] for row in rows] == [
+      '| forward: h @ kernel_h', "| dh, tf.matmul's: dy @ kernel_h, transpose_b",
+      "| dh, the fused cells': dy @ kernel_h^T (transposed beforehand)",
+      "| dkernel_h, tf.matmul's: h @ dy, transpose_a",
+      '| baseline: the sums that collect the products, no product']
+  for row in rows:
+    median, spread = row.split(' | ')[1:3]
+    low, high = spread.split(' ')[0].split('–')
+    assert 0 < float(low) <= float(median) <= float(high)

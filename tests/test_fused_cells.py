@@ -237,3 +237,73 @@ def test_a_machine_with_a_gpu_is_refused_with_the_stock_cell_named(cell, monkeyp
     cells.make_cell(cell, 8)
   monkeypatch.undo()
   assert fused_ops.load(cell) is not None  # no GPU: the kernels load
+
+
+def test_times_h_rows_has_matmuls_gradients():
+  """fused_ops.times_h_rows: tf.matmul's product and gradients, the h gradient taken
+  with the rows transposed beforehand (no MatMul with transpose_b in its gradient)."""
+  rng = np.random.default_rng(0)
+  h_value = rng.standard_normal((5, 3)).astype(np.float32)
+  rows_value = rng.standard_normal((3, 8)).astype(np.float32)
+  dy_value = rng.standard_normal((5, 8)).astype(np.float32)
+  graph = tf.Graph()
+  with graph.as_default():
+    h, rows = tf.constant(h_value), tf.constant(rows_value)
+    ours = fused_ops.times_h_rows(h, rows, tf.transpose(rows))
+    stock = tf.matmul(h, rows)
+    dy = tf.constant(dy_value)
+    ours_grads = tf.gradients(ours, [h, rows], grad_ys=dy)
+    stock_grads = tf.gradients(stock, [h, rows], grad_ys=dy)
+    gradient_products = [op for op in graph.get_operations()
+                         if op.type == 'MatMul' and op.name.startswith('gradients')]
+    values = tf1.Session(graph=graph).run(
+        {'ours': ours, 'stock': stock, 'ours_grads': ours_grads,
+         'stock_grads': stock_grads})
+  np.testing.assert_allclose(values['ours'], h_value @ rows_value, rtol=1e-6)
+  np.testing.assert_allclose(values['ours_grads'][0], dy_value @ rows_value.T, rtol=1e-5)
+  np.testing.assert_allclose(values['ours_grads'][1], h_value.T @ dy_value, rtol=1e-5)
+  for ours_grad, stock_grad in zip(values['ours_grads'], values['stock_grads']):
+    np.testing.assert_allclose(ours_grad, stock_grad, rtol=1e-6)
+  # tf.matmul's h gradient is a MatMul with transpose_b; times_h_rows' is not.
+  assert len(gradient_products) == 4
+  transposed_b = [op for op in gradient_products if op.get_attr('transpose_b')]
+  assert [op.name for op in transposed_b] == ['gradients_1/MatMul_1_grad/MatMul']
+
+
+@pytest.mark.parametrize('cell', ['fused_lstm', 'fused_gru'])
+def test_static_h_gradient_takes_transposed_rows_that_grappler_cannot_fold(cell):
+  graph = tf.Graph()
+  with graph.as_default():
+    unrolled = runners.unroll(cells.make_cell(cell, UNITS),
+                              tf1.placeholder(tf.float32, [None, 28, 28]), 'static')
+    tf.gradients(tf.reduce_sum(unrolled.last_output), tf1.trainable_variables())
+  grads = [op for op in graph.get_operations()
+           if op.type == 'MatMul' and op.name.startswith('gradients/')]
+  # The gradients of h (and, in the GRU, of r * h): [batch, UNITS]. Each multiplies
+  # by transposed rows cut from a transposed read (a SplitV after the Transpose: a
+  # Transpose right before a MatMul is folded back by Grappler into transpose_b).
+  h_grads = [op for op in grads if op.outputs[0].shape.as_list() == [None, UNITS]]
+  products_per_step = 1 if cell == 'fused_lstm' else 2
+  assert len(h_grads) == products_per_step * 28
+  for op in h_grads:
+    assert not op.get_attr('transpose_b') and not op.get_attr('transpose_a')
+    split = op.inputs[1].op
+    assert split.type == 'SplitV' and split.inputs[0].op.type == 'Transpose'
+  # x's gradients (never fetched: x is fed) and the kernel's keep tf.matmul's forms.
+  x_grads = [op for op in grads if op.outputs[0].shape.as_list() == [None, 28]]
+  assert len(x_grads) == products_per_step * 28
+  assert all(op.get_attr('transpose_b') for op in x_grads)
+
+
+@pytest.mark.parametrize('cell, kernels', [('fused_lstm', 1), ('fused_gru', 2)])
+def test_dynamic_kernels_are_transposed_once_before_the_loop(cell, kernels):
+  graph = tf.Graph()
+  with graph.as_default():
+    runners.unroll(cells.make_cell(cell, UNITS),
+                   tf1.placeholder(tf.float32, [None, 28, 28]), 'dynamic')
+  transposes = [op for op in graph.get_operations() if op.type == 'Transpose'
+                and 'kernel' in op.inputs[0].name]
+  assert len(transposes) == kernels
+  body_nodes = [node for function in graph.as_graph_def().library.function
+                for node in function.node_def]
+  assert not any(node.op == 'Transpose' for node in body_nodes)
