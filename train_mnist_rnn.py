@@ -89,6 +89,13 @@ _ZONEOUT_C = flags.DEFINE_float(
 _ZONEOUT_H = flags.DEFINE_float(
     'zoneout_h', 0.0, 'Zoneout of h (any cell; a GRU\'s state is h), as --zoneout_c.',
     lower_bound=0.0)
+_FUSED_H_GRADIENT = flags.DEFINE_enum(
+    'fused_h_gradient', 'transposed_rows', list(model_config.FUSED_H_GRADIENTS),
+    '--cell=fused_lstm/fused_gru: the product for h\'s gradient. transposed_rows: on'
+    ' kernel rows transposed beforehand, ~1.4x the training speed at 784 steps'
+    ' (docs/speed.md); matmul: tf.matmul\'s transpose_b form, as every run before'
+    ' 2026-12-06 (their flags.txt lacks this flag and reruns with it). The same'
+    ' products; float sums may round apart.')
 # Training.
 _EPOCHS = flags.DEFINE_integer('epochs', 25, 'Epochs to train.', lower_bound=1)
 _BATCH_SIZE = flags.DEFINE_integer('batch_size', 128, 'Training batch size.',
@@ -311,6 +318,7 @@ def config_from_flags() -> config_lib.TrainConfig:
       optimizer=_OPTIMIZER.value, rmsprop_decay=_RMSPROP_DECAY.value,
       rmsprop_momentum=_RMSPROP_MOMENTUM.value,
       clip_norm=_CLIP_NORM.value, zoneout_c=_ZONEOUT_C.value, zoneout_h=_ZONEOUT_H.value,
+      fused_h_gradient=_FUSED_H_GRADIENT.value,
       towers=_TOWERS.value, seed=_SEED.value)
   config = config_lib.TrainConfig(
       model=model, data_dir=_DATA_DIR.value, workdir='',

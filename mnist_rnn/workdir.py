@@ -26,9 +26,10 @@ RESUME_KEYS = ('cell', 'runner', 'time_major', 'num_units', 'num_layers', 'bidir
                'head_input', 'forget_bias', 'gate_bias_init', 'recurrent_init',
                'optimizer', 'rmsprop_decay', 'rmsprop_momentum', 'clip_norm', 'seed',
                'batch_size', 'train_examples', 'validation_examples', 'zoneout_c',
-               'zoneout_h')
-# The value a flag added later had in a flags.txt written before it: zoneout was off.
-_BEFORE_THE_FLAG = {'zoneout_c': '0.0', 'zoneout_h': '0.0'}
+               'zoneout_h', 'fused_h_gradient')
+# The value a flag added later had in a flags.txt written before it: zoneout was off,
+# and the fused cells took h's gradient as tf.matmul does.
+BEFORE_THE_FLAG = {'zoneout_c': '0.0', 'zoneout_h': '0.0', 'fused_h_gradient': 'matmul'}
 
 
 class WorkdirError(errors.ReportedError, ValueError):
@@ -70,9 +71,18 @@ def resume_conflicts(saved: dict, requested: dict, keys=RESUME_KEYS,
       return model_config.checkpoint_family(a) == model_config.checkpoint_family(b)
     return a == b
   if saved:  # a flags.txt of before a flag: the flag had its old value
-    saved = {**{k: v for k, v in _BEFORE_THE_FLAG.items() if k in requested}, **saved}
+    saved = {**{k: v for k, v in BEFORE_THE_FLAG.items() if k in requested}, **saved}
+  # The form of h's gradient matters to the fused cells only.
+  fused = {saved.get('cell'), requested.get('cell')} & set(model_config.FUSED_CELLS)
   return [f'--{k}: saved {saved[k]}, requested {requested.get(k)}'
-          for k in keys if k in saved and not same(k, saved[k], requested.get(k))]
+          for k in keys if k in saved and not same(k, saved[k], requested.get(k))
+          and (k != 'fused_h_gradient' or fused)]
+
+
+def flags_before_the_flag(saved: dict) -> list:
+  """'--name=value' for each flag added since `saved` (a flags.txt) was written, at the
+  value it had before: what a rerun of that flags.txt appends to compute the same."""
+  return [f'--{k}={v}' for k, v in BEFORE_THE_FLAG.items() if k not in saved]
 
 
 def _refuse_other_run(path: str, lines: list, advice: str, reading: bool = False) -> None:

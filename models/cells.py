@@ -12,7 +12,8 @@ tf = tf_env.tensorflow()
 tf1 = tf.compat.v1
 
 
-def make_cell(name: str, num_units: int, forget_bias: float = 1.0):
+def make_cell(name: str, num_units: int, forget_bias: float = 1.0,
+              fused_h_gradient: str = 'transposed_rows'):
   """Returns a fresh `tf.compat.v1.nn.rnn_cell` cell.
 
   Args:
@@ -23,6 +24,8 @@ def make_cell(name: str, num_units: int, forget_bias: float = 1.0):
       compiled kernels): the state is h itself, [batch, num_units].
     num_units: hidden size.
     forget_bias: added to the LSTM forget gate (ignored by GRU and RNN).
+    fused_h_gradient: the fused cells' form of h's gradient, one of
+      config.FUSED_H_GRADIENTS (fused_ops.times_h); ignored by the others.
 
   Raises:
     fused_ops.KernelBuildError: a fused cell whose kernels cannot be built.
@@ -39,21 +42,24 @@ def make_cell(name: str, num_units: int, forget_bias: float = 1.0):
     if name == 'rnn':
       return tf1.nn.rnn_cell.BasicRNNCell(num_units)
   if name == 'fused_lstm':
-    return fused_lstm.FusedLSTMCell(num_units, forget_bias=forget_bias)
+    return fused_lstm.FusedLSTMCell(num_units, forget_bias=forget_bias,
+                                    h_gradient=fused_h_gradient)
   if name == 'fused_gru':
-    return fused_gru.FusedGRUCell(num_units)
+    return fused_gru.FusedGRUCell(num_units, h_gradient=fused_h_gradient)
   raise ValueError(f'unknown cell {name!r}; expected one of {config.CELLS}')
 
 
-def make_stack(name: str, num_units: int, num_layers: int = 1, forget_bias: float = 1.0):
+def make_stack(name: str, num_units: int, num_layers: int = 1, forget_bias: float = 1.0,
+               fused_h_gradient: str = 'transposed_rows'):
   """One cell, or a MultiRNNCell of `num_layers` fresh cells (never one cell reused:
   each layer needs its own weights). Its state is then a tuple, one entry per layer."""
   if num_layers == 1:
-    return make_cell(name, num_units, forget_bias)
+    return make_cell(name, num_units, forget_bias, fused_h_gradient)
   with warnings.catch_warnings():
     warnings.simplefilter('ignore', UserWarning)
     return tf1.nn.rnn_cell.MultiRNNCell(
-        [make_cell(name, num_units, forget_bias) for _ in range(num_layers)])
+        [make_cell(name, num_units, forget_bias, fused_h_gradient)
+         for _ in range(num_layers)])
 
 
 def hidden_and_cell_state(state):

@@ -188,7 +188,7 @@ def _tower(config: config_lib.ModelConfig, images, reuse: bool, training=None,
 
   def stack():
     cell = cells.make_stack(config.cell, config.num_units, config.num_layers,
-                            config.forget_bias)
+                            config.forget_bias, config.fused_h_gradient)
     return zoneout.ZoneoutWrapper(cell, parts, config.num_units) if parts else cell
   with tf1.variable_scope('rnn', reuse=reuse):
     unrolled = runners.unroll(stack(), steps, config.runner, config.time_major,

@@ -26,6 +26,11 @@ LSTM_CELLS = ('lstm', 'basic_lstm', 'fused_lstm')  # a state with c (--zoneout_c
 # a GRU's update gate), and the cell identity applies to.
 GATED_CELLS = ('lstm', 'basic_lstm', 'fused_lstm', 'gru', 'fused_gru')
 IDENTITY_CELLS = ('rnn',)
+# How the fused cells multiply for h's gradient (fused_ops.times_h): on kernel rows
+# transposed beforehand, or as tf.matmul's gradient does (transpose_b), the form of
+# every run before 2026-12-06. The same products; their float sums may round apart.
+FUSED_H_GRADIENTS = ('transposed_rows', 'matmul')
+FUSED_CELLS = ('fused_lstm', 'fused_gru')
 
 IMAGE_PIXELS = 28 * 28
 
@@ -67,6 +72,7 @@ class ModelConfig:
   # cell), keeps its previous value at a training step; 0 = none. One layer, one way.
   zoneout_c: float = 0.0
   zoneout_h: float = 0.0
+  fused_h_gradient: str = 'transposed_rows'  # one of FUSED_H_GRADIENTS (fused cells)
   # Split each batch into this many towers sharing the weights; with one intra-op
   # thread they run in parallel, one per core (docs/speed.md). The same model and
   # loss; only the order of float sums changes.

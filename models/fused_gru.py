@@ -52,7 +52,7 @@ class FusedGRUCell(tf1.nn.rnn_cell.GRUCell):
   output: h [batch, units], the same tensor (as in GRUCell).
   """
 
-  def __init__(self, num_units: int, reuse=None):
+  def __init__(self, num_units: int, reuse=None, h_gradient: str = 'transposed_rows'):
     # Fails here, while building the graph, if the kernels cannot be built.
     gru_ops = fused_ops.load('fused_gru')
     with warnings.catch_warnings():
@@ -60,6 +60,7 @@ class FusedGRUCell(tf1.nn.rnn_cell.GRUCell):
       # Named like GRUCell so the variables are too: gru_cell/gates/kernel, ...
       super().__init__(num_units, reuse=reuse, name='gru_cell')
     self._gru_ops = gru_ops
+    self._h_gradient = h_gradient  # config.FUSED_H_GRADIENTS: fused_ops.times_h
     self._steps = 0
 
   def call(self, inputs, state):
@@ -70,18 +71,17 @@ class FusedGRUCell(tf1.nn.rnn_cell.GRUCell):
       # GRUCell, each kernel multiplies a concatenation.
       # (Their gradients with the kernels transposed before the loop.)
       r_h, acts = self._gru_ops.mnist_rnn_gru_gates(
-          [fused_ops.times_h_rows(tf.concat([inputs, h_prev], 1), self._gate_kernel,
-                                  fused_ops.transposed_outside_the_loop(self._gate_kernel))],
+          [fused_ops.times_kernel_in_loop(tf.concat([inputs, h_prev], 1),
+                                          self._gate_kernel, self._h_gradient)],
           self._gate_bias, h_prev)
-      candidate = [fused_ops.times_h_rows(
-          tf.concat([inputs, r_h], 1), self._candidate_kernel,
-          fused_ops.transposed_outside_the_loop(self._candidate_kernel))]
+      candidate = [fused_ops.times_kernel_in_loop(
+          tf.concat([inputs, r_h], 1), self._candidate_kernel, self._h_gradient)]
     else:
       # static_rnn: this graph holds every step. As in FusedLSTMCell, each kernel's
       # rows for x and for h, read afresh every KERNEL_READ_EVERY steps
       # (fused_ops.rows_for_x_and_h says why).
       if self._steps % fused_ops.KERNEL_READ_EVERY == 0:
-        sizes = (inputs.shape[1], self._num_units)
+        sizes = (inputs.shape[1], self._num_units, self._h_gradient)
         self._gate_x, self._gate_h, self._gate_h_t = fused_ops.rows_for_x_and_h(
             self._gate_kernel, *sizes)
         self._candidate_x, self._candidate_h, self._candidate_h_t = (
@@ -89,9 +89,11 @@ class FusedGRUCell(tf1.nn.rnn_cell.GRUCell):
       self._steps += 1
       r_h, acts = self._gru_ops.mnist_rnn_gru_gates(
           [tf.matmul(inputs, self._gate_x),
-           fused_ops.times_h_rows(h_prev, self._gate_h, self._gate_h_t)],
+           fused_ops.times_h(h_prev, self._gate_h, self._gate_h_t, self._h_gradient)],
           self._gate_bias, h_prev)
       candidate = [tf.matmul(inputs, self._candidate_x),
-                   fused_ops.times_h_rows(r_h, self._candidate_h, self._candidate_h_t)]
+                   fused_ops.times_h(r_h, self._candidate_h, self._candidate_h_t,
+                                     self._h_gradient)]
     h, _ = self._gru_ops.mnist_rnn_gru_state(candidate, self._candidate_bias, acts, h_prev)
     return h, h
+

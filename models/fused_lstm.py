@@ -49,7 +49,8 @@ class FusedLSTMCell(tf1.nn.rnn_cell.LSTMCell):
   as the state's h (as in LSTMCell).
   """
 
-  def __init__(self, num_units: int, forget_bias: float = 1.0, reuse=None):
+  def __init__(self, num_units: int, forget_bias: float = 1.0, reuse=None,
+               h_gradient: str = 'transposed_rows'):
     # Fails here, while building the graph, if the kernels cannot be built.
     gate_ops = fused_ops.load('fused_lstm')
     with warnings.catch_warnings():
@@ -57,6 +58,7 @@ class FusedLSTMCell(tf1.nn.rnn_cell.LSTMCell):
       # Named like LSTMCell so the variables are too: lstm_cell/kernel, lstm_cell/bias.
       super().__init__(num_units, forget_bias=forget_bias, reuse=reuse, name='lstm_cell')
     self._gate_ops = gate_ops
+    self._h_gradient = h_gradient  # config.FUSED_H_GRADIENTS: fused_ops.times_h
     self._steps = 0
 
   def call(self, inputs, state):
@@ -67,18 +69,18 @@ class FusedLSTMCell(tf1.nn.rnn_cell.LSTMCell):
       # LSTMCell, one product of concat([x, h]) with the kernel (its gradient with the
       # kernel transposed before the loop). (The unrolled form below, per loop
       # iteration, was slower than LSTMCell itself: docs/speed.md.)
-      parts = [fused_ops.times_h_rows(tf.concat([inputs, h_prev], 1), self._kernel,
-                                      fused_ops.transposed_outside_the_loop(self._kernel))]
+      parts = [fused_ops.times_kernel_in_loop(tf.concat([inputs, h_prev], 1), self._kernel,
+                                              self._h_gradient)]
     else:
       # static_rnn: this graph holds every step. concat([x, h]) @ kernel as two
       # products, on a fresh read of the kernel every KERNEL_READ_EVERY steps
       # (fused_ops.rows_for_x_and_h says why).
       if self._steps % fused_ops.KERNEL_READ_EVERY == 0:
         self._kernel_x, self._kernel_h, self._kernel_h_t = fused_ops.rows_for_x_and_h(
-            self._kernel, inputs.shape[1], self._num_units)
+            self._kernel, inputs.shape[1], self._num_units, self._h_gradient)
       self._steps += 1
       parts = [tf.matmul(inputs, self._kernel_x),
-               fused_ops.times_h_rows(h_prev, self._kernel_h, self._kernel_h_t)]
+               fused_ops.times_h(h_prev, self._kernel_h, self._kernel_h_t, self._h_gradient)]
     c, h, _ = self._gate_ops.mnist_rnn_lstm_gates(parts, self._bias, c_prev,
                                                   forget_bias=self._forget_bias)
     return h, tf1.nn.rnn_cell.LSTMStateTuple(c, h)

@@ -122,10 +122,11 @@ def load(cell: str):
   return _loaded[cell]
 
 
-def rows_for_x_and_h(kernel, input_size: int, units: int) -> tuple:
+def rows_for_x_and_h(kernel, input_size: int, units: int, form: str) -> tuple:
   """A fresh read of a cell's kernel [input_size + units, width], split into its rows
   for x and for h, and h's rows transposed: [input_size, width], [units, width],
-  [width, units] (the last for `times_h_rows`).
+  [width, units] (the last for `times_h` in `form`; None for 'matmul', which has no
+  use for it: a graph of that form holds exactly the ops of the runs before the flag).
 
   Each read's gradient is summed as soon as its steps' weight gradients exist, so a
   static cell that takes a new read every KERNEL_READ_EVERY steps sums its kernel
@@ -141,31 +142,52 @@ def rows_for_x_and_h(kernel, input_size: int, units: int) -> tuple:
   """
   read = tf.identity(kernel)
   rows_x, rows_h = tf.split(read, [input_size, units], 0)
+  if form == 'matmul':
+    return rows_x, rows_h, None
   rows_h_t = tf.split(tf.transpose(read), [input_size, units], 1)[1]
   return rows_x, rows_h, rows_h_t
 
 
-def transposed_outside_the_loop(kernel):
-  """kernel [rows, width] transposed, [width, rows], for `times_h_rows` in the body of
-  dynamic_rnn's while loop: made in the outermost graph (tf.init_scope), before the
-  loop, once per run instead of once per step. The loop reads it as an invariant."""
+def times_h(h, rows_h, rows_h_t, form: str):
+  """h @ rows_h with h's gradient in `form` (config.FUSED_H_GRADIENTS): 'transposed_rows'
+  (`times_h_rows`) or 'matmul' (tf.matmul's own gradient; rows_h_t unused, may be None).
+  """
+  if form == 'matmul':
+    return tf.matmul(h, rows_h)
+  if form != 'transposed_rows':
+    raise ValueError(f'unknown fused_h_gradient {form!r}; expected one of'
+                     f' {config.FUSED_H_GRADIENTS}')
+  return times_h_rows(h, rows_h, rows_h_t)
+
+
+def times_kernel_in_loop(concat, kernel, form: str):
+  """In the body of dynamic_rnn's while loop: concat([x, h]) @ kernel, h's gradient in
+  `form` (`times_h`). For 'transposed_rows' the kernel is transposed in the outermost
+  graph (tf.init_scope), before the loop, once per run instead of once per step; the
+  loop reads it as an invariant."""
+  if form == 'matmul':
+    return times_h(concat, kernel, None, form)
   with tf.init_scope():
-    return tf.transpose(kernel)
+    kernel_t = tf.transpose(kernel)
+  return times_h(concat, kernel, kernel_t, form)
 
 
 @tf.custom_gradient
 def times_h_rows(h, rows_h, rows_h_t):
   """h [batch, units] @ rows_h [units, width] -> [batch, width], as tf.matmul.
 
-  (In dynamic_rnn's loop the cells pass concat([x, h]) and the whole kernel, with
-  `transposed_outside_the_loop(kernel)` for rows_h_t.)
+  (In dynamic_rnn's loop the cells pass concat([x, h]) and the whole kernel:
+  `times_kernel_in_loop`.)
 
   Only the gradient differs from tf.matmul's: h's is dy @ rows_h_t, a plain product
   with the rows transposed once per kernel read (`rows_for_x_and_h`), where tf.matmul's
   gradient is dy @ rows_h with transpose_b, about twice as slow per step on a CPU for
   these shapes ([64, 512] @ [512, 128]: docs/speed.md). The kernel's gradient is
   tf.matmul's, h^T @ dy; rows_h_t gets none (its kernel's gradient comes through
-  rows_h). The same products of the same numbers.
+  rows_h). The same products of the same numbers, but their float sums may round
+  otherwise than transpose_b's: on an AVX2 EPYC the two forms trained the same first
+  20 batches to the last digit and parted within 125 (docs/speed.md). Runs made before
+  this form keep theirs with --fused_h_gradient=matmul.
   """
   def gradient(dy):
     return (tf.matmul(dy, rows_h_t), tf.matmul(h, dy, transpose_a=True), None)

@@ -19,6 +19,7 @@ import sys
 import time
 
 from mnist_rnn import metrics_log
+from mnist_rnn import workdir as workdir_lib
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 # What a run computes (the same flags and seed give the same values); its timings and
@@ -53,9 +54,13 @@ def rerun(flags_file: str, workdir: str, epochs: int, poll_seconds: float = 1.0)
   if len(before) >= epochs:  # rerun before: compare only
     return before, 0, []
   with open(log_path, 'a', encoding='utf-8') as log:
+    # A flags.txt of before a flag reruns at the flag's old value (the form of the
+    # fused cells' h gradient, say), not at today's default.
+    with open(flags_file, encoding='utf-8') as f:
+      added = workdir_lib.flags_before_the_flag(workdir_lib.parse_flag_lines(f.read()))
     process = subprocess.Popen(
         [sys.executable, os.path.join(ROOT, 'train_mnist_rnn.py'), f'--flagfile={flags_file}',
-         f'--workdir={workdir}'], cwd=ROOT, stdout=log, stderr=log)
+         *added, f'--workdir={workdir}'], cwd=ROOT, stdout=log, stderr=log)
     while process.poll() is None:
       if len(metrics_log.read(metrics_path)) >= epochs:
         process.send_signal(signal.SIGTERM)  # saves and stops; the same command resumes

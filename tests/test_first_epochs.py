@@ -50,3 +50,18 @@ def test_bad_input_is_one_line(reference, tmp_path, capsys):
   assert first_epochs.main([reference, f'--workdir={reference}']) == 1
   _one_line(capsys, 'is the committed run')
   assert not os.path.exists(tmp_path / 'x')
+
+
+def test_a_flags_txt_from_before_a_flag_reruns_at_its_old_value(reference, tmp_path, capsys):
+  # The reference run's flags.txt without --fused_h_gradient, as one written before it.
+  old = tmp_path / 'old'
+  shutil.copytree(reference, old, ignore=shutil.ignore_patterns('ckpt*', 'events*'))
+  flags = (old / 'flags.txt').read_text().splitlines()
+  assert '--fused_h_gradient=transposed_rows' in flags
+  (old / 'flags.txt').write_text(
+      '\n'.join(l for l in flags if not l.startswith('--fused_h_gradient')) + '\n')
+  rerun = tmp_path / 'rerun'
+  assert first_epochs.main([str(old), '--epochs=1', f'--workdir={rerun}']) == 0
+  assert 'every compared value equal' in capsys.readouterr().out
+  # It reran with the form every run before the flag had.
+  assert '--fused_h_gradient=matmul' in (rerun / 'flags.txt').read_text().splitlines()

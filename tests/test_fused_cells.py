@@ -307,3 +307,46 @@ def test_dynamic_kernels_are_transposed_once_before_the_loop(cell, kernels):
   body_nodes = [node for function in graph.as_graph_def().library.function
                 for node in function.node_def]
   assert not any(node.op == 'Transpose' for node in body_nodes)
+
+
+@pytest.mark.parametrize('cell', ['fused_lstm', 'fused_gru'])
+def test_fused_h_gradient_matmul_keeps_tf_matmuls_form_in_both_runners(cell):
+  """--fused_h_gradient=matmul: the form of the runs made before the flag."""
+  graph = tf.Graph()
+  with graph.as_default():
+    with tf1.variable_scope('static'):
+      static = runners.unroll(cells.make_cell(cell, UNITS, fused_h_gradient='matmul'),
+                              tf1.placeholder(tf.float32, [None, 28, 28]), 'static')
+    with tf1.variable_scope('dynamic'):
+      dynamic = runners.unroll(cells.make_cell(cell, UNITS, fused_h_gradient='matmul'),
+                               tf1.placeholder(tf.float32, [None, 28, 28]), 'dynamic')
+    tf.gradients(tf.reduce_sum(static.last_output) + tf.reduce_sum(dynamic.last_output),
+                 tf1.trainable_variables())
+  h_grads = [op for op in graph.get_operations() if op.type == 'MatMul'
+             and op.name.startswith('gradients/static')
+             and op.outputs[0].shape.as_list() == [None, UNITS]]
+  assert len(h_grads) == (1 if cell == 'fused_lstm' else 2) * 28
+  assert all(op.get_attr('transpose_b') for op in h_grads)
+  assert not [op for op in graph.get_operations()
+              if op.type == 'Transpose' and 'kernel' in op.inputs[0].name]
+
+
+def test_a_fused_folder_from_before_the_flag_resumes_only_with_the_old_form():
+  from mnist_rnn import workdir as workdir_lib  # pylint: disable=g-import-not-at-top
+  before = workdir_lib.parse_flag_lines('--cell=fused_lstm\n--seed=0\n')
+  now = {'cell': 'fused_lstm', 'seed': '0', 'fused_h_gradient': 'transposed_rows'}
+  assert workdir_lib.resume_conflicts(before, now) == [
+      '--fused_h_gradient: saved matmul, requested transposed_rows']
+  assert workdir_lib.resume_conflicts(before, {**now, 'fused_h_gradient': 'matmul'}) == []
+  # Other cells never run the fused products: the form does not matter to them.
+  lstm = workdir_lib.parse_flag_lines('--cell=lstm\n--seed=0\n')
+  assert workdir_lib.resume_conflicts(lstm, {**now, 'cell': 'lstm'}) == []
+  assert workdir_lib.flags_before_the_flag(before) == [
+      '--zoneout_c=0.0', '--zoneout_h=0.0', '--fused_h_gradient=matmul']
+  assert workdir_lib.flags_before_the_flag({**before, 'zoneout_c': '0.0', 'zoneout_h': '0.0',
+                                            'fused_h_gradient': 'matmul'}) == []
+
+
+def test_an_unknown_form_is_refused():
+  with pytest.raises(ValueError, match="unknown fused_h_gradient 'other'"):
+    fused_ops.times_h(tf.zeros([2, 3]), tf.zeros([3, 4]), None, 'other')
