@@ -35,6 +35,10 @@ summary_line = metrics_log.summary_line  # the result line; read without TensorF
 NoCheckpoint = errors.NoCheckpoint
 NonFiniteLoss = errors.NonFiniteLoss
 
+# Where no live bar shows (output to a file, as under nohup), a line this often within
+# an epoch: at 784 steps an epoch trains for 4-7 minutes before its line.
+PROGRESS_SECONDS = 60.0
+
 
 @dataclasses.dataclass
 class RunResult:
@@ -212,12 +216,13 @@ class Trainer:
     cfg, m = self.config, self.model
     order = epoch_order(cfg.model.seed, epoch, len(self.train))
     total_steps = self.steps_per_epoch * cfg.epochs
-    # A live bar on a terminal; nothing in a log file (the epoch line says it all).
+    # A live bar on a terminal; in a log file a line every PROGRESS_SECONDS.
     progress = tf_keras.utils.Progbar(self.steps_per_epoch, unit_name='step',
                                       stateful_metrics=['lr'],
                                       verbose=1 if sys.stdout.isatty() else 0)
     examples, start = 0, time.perf_counter()
     steady_examples, steady_start = 0, None
+    last_line = start
     with concurrent.futures.ThreadPoolExecutor(1, thread_name_prefix='batches') as maker:
       upcoming = maker.submit(self.batch_feed, epoch, order, first_batch, total_steps)
       for b in range(first_batch, self.steps_per_epoch):
@@ -248,6 +253,11 @@ class Trainer:
           steady_start = time.perf_counter()  # timing starts after this step
         if progress.verbose:
           progress.update(b + 1, [('loss', loss), ('lr', feed[m.learning_rate])])
+        elif time.perf_counter() - last_line >= PROGRESS_SECONDS:
+          last_line = time.perf_counter()
+          logging.info('%s', progress_text(epoch, cfg.epochs, b + 1 - first_batch, b + 1,
+                                           self.steps_per_epoch, float(loss), examples,
+                                           last_line - start))
     end = time.perf_counter()
     steady = (steady_examples / (end - steady_start)
               if steady_examples and end > steady_start else None)
@@ -387,6 +397,17 @@ class Trainer:
     return {'validation_loss': loss, 'validation_accuracy': accuracy,
             **best_on_validation(history[-1] if history else None, epoch, accuracy,
                                  test_accuracy)}
+
+
+def progress_text(epoch: int, epochs: int, ran: int, done: int, steps_per_epoch: int,
+                  loss: float, examples: int, seconds: float) -> str:
+  """The line within an epoch: `done` of its steps done, `ran` of them (`examples`
+  examples) in this process over `seconds`, the last batch's loss, and when the
+  epoch's training ends at that pace (its evaluation comes after)."""
+  left = (steps_per_epoch - done) * seconds / ran
+  return (f'epoch {epoch}/{epochs}: batch {done}/{steps_per_epoch} | batch loss'
+          f' {loss:.4f} | {examples / seconds:.0f} ex/s | training ends in'
+          f' ~{left / 60:.1f} min')
 
 
 def speed_text(examples_per_sec: float, steady: Optional[float], resumed_at: int,

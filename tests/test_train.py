@@ -290,3 +290,31 @@ def test_speed_text_of_whole_and_resumed_epochs():
       ' batch 90)')
   assert train.speed_text(9.2, None, 98, 100) == (
       '9 ex/s, warm-up included (this process ran 2 of its 100 steps, resumed at batch 98)')
+
+
+def test_progress_text_says_where_the_epoch_is_and_when_its_training_ends():
+  # Resumed at batch 100 of 860: 200 steps (12,800 examples) in this process in 80 s.
+  line = train.progress_text(2, 45, 200, 300, 860, 1.23456, 12800, 80.0)
+  assert line == ('epoch 2/45: batch 300/860 | batch loss 1.2346 | 160 ex/s |'
+                  ' training ends in ~3.7 min')  # 560 steps at 0.4 s
+
+
+def test_without_a_terminal_an_epoch_logs_its_progress(tmp_path, small_data, monkeypatch,
+                                                       caplog):
+  """Under nohup (no live bar) a long epoch says where it is every PROGRESS_SECONDS;
+  here every step."""
+  monkeypatch.setattr(train, 'PROGRESS_SECONDS', 0.0)
+  monkeypatch.setattr('sys.stdout.isatty', lambda: False, raising=False)
+  data = mnist_data.Mnist(small_data.train.take(96), small_data.test.take(32))
+  config = config_lib.TrainConfig(model=config_lib.ModelConfig(num_units=8),
+                                  workdir=str(tmp_path), batch_size=32, epochs=2)
+  trainer = train.Trainer(config, data)
+  try:
+    trainer.restore_or_init()
+    with caplog.at_level('INFO'):
+      trainer.train_epoch(1, 1, lambda: False)  # resumed at batch 1 of 3
+  finally:
+    trainer.close()
+  lines = [r.getMessage() for r in caplog.records if 'batch loss' in r.getMessage()]
+  assert [l.split(' | ')[0] for l in lines] == ['epoch 1/2: batch 2/3', 'epoch 1/2: batch 3/3']
+  assert lines[-1].endswith('training ends in ~0.0 min')
