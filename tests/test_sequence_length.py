@@ -1,6 +1,9 @@
 """Longer sequences: images read as 784 / N steps of N pixels, permuted or not."""
 
 import dataclasses
+import os
+import subprocess
+import sys
 
 import numpy as np
 import pytest
@@ -10,6 +13,7 @@ from mnist_rnn import inspect_graph
 from mnist_rnn import metrics_log
 from mnist_rnn import mnist_data
 from mnist_rnn import state_check
+from mnist_rnn import workdir as workdir_lib
 from models import classifier
 from models import config as model_config
 from models import tf_env
@@ -152,3 +156,48 @@ def test_the_784_step_presets_run_one_tower_and_repeat_themselves(tmp_path):
     rows.append(metrics_log.read(f'{tmp_path}/run{k}/{metrics_log.FILE_NAME}'))
   assert first_epochs.differences(rows[0], rows[1], epochs=1) == []
   assert rows[0][0]['state_equals_output'] is True
+
+
+# Each 784-step preset's committed run (docs/runs/<run>/flags.txt, docs/results.md): what
+# the preset's one command must train again, first epochs to the last digit.
+PRESET_RUNS = {'sequential_mnist': 'sequential_mnist', 'permuted_mnist': 'permuted_mnist'}
+
+# The flags a command resolves to, as the trainer writes them to flags.txt, without
+# TensorFlow or training: absl parses the command line, the trainer makes its config.
+RESOLVE = """
+import sys
+from absl import flags
+import train_mnist_rnn
+from mnist_rnn import config
+flags.FLAGS(['train_mnist_rnn.py', *sys.argv[1:]])
+print('\\n'.join(config.flag_lines(train_mnist_rnn.config_from_flags())))
+"""
+
+
+def resolved_flags(*args):
+  result = subprocess.run([sys.executable, '-c', RESOLVE, *args], cwd=ROOT,
+                          capture_output=True, text=True, timeout=120)
+  assert result.returncode == 0, result.stderr[-2000:]
+  flags = workdir_lib.parse_flag_lines(result.stdout)
+  del flags['workdir']
+  return flags
+
+
+def committed_flags(run):
+  """docs/runs/<run>/flags.txt, a flag added after it at the value it had before."""
+  saved = workdir_lib.read_saved_flags(os.path.join(ROOT, 'docs', 'runs', run))
+  del saved['workdir']
+  return {**{k: v for k, v in workdir_lib.BEFORE_THE_FLAG.items() if k not in saved}, **saved}
+
+
+def test_each_784_step_preset_is_the_command_of_its_committed_run():
+  presets = {name: resolved_flags(f'--flagfile=configs/{name}.flags') for name in PRESET_RUNS}
+  for name, run in PRESET_RUNS.items():
+    committed = committed_flags(run)
+    assert presets[name] == committed, {k: (presets[name].get(k), committed.get(k))
+                                        for k in presets[name].keys() | committed.keys()
+                                        if presets[name].get(k) != committed.get(k)}
+  # The comparison sees a flag that differs: the other preset, and one flag changed.
+  assert presets['sequential_mnist'] != committed_flags(PRESET_RUNS['permuted_mnist'])
+  changed = resolved_flags('--flagfile=configs/permuted_mnist.flags', '--epochs=31')
+  assert changed == {**presets['permuted_mnist'], 'epochs': '31'} != presets['permuted_mnist']
