@@ -187,7 +187,8 @@ def committed_flags(run):
   """docs/runs/<run>/flags.txt, a flag added after it at the value it had before."""
   saved = workdir_lib.read_saved_flags(os.path.join(ROOT, 'docs', 'runs', run))
   del saved['workdir']
-  return {**{k: v for k, v in workdir_lib.BEFORE_THE_FLAG.items() if k not in saved}, **saved}
+  added = workdir_lib.flags_before_the_flag(saved)  # what a rerun of it appends
+  return {**saved, **workdir_lib.parse_flag_lines('\n'.join(added))}
 
 
 def test_each_784_step_preset_is_the_command_of_its_committed_run():
