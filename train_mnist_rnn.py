@@ -143,6 +143,12 @@ _VALIDATION_EXAMPLES = flags.DEFINE_integer(
     'validation_examples', 0, 'Hold out the last N training examples as a validation'
     ' split, evaluated every epoch; the best epoch is chosen on it (and the test'
     ' accuracy at that epoch reported beside the final one). 0 = none.', lower_bound=0)
+_EARLY_STOPPING_PATIENCE = flags.DEFINE_integer(
+    'early_stopping_patience', 0, 'Early stopping: end the run once validation accuracy'
+    ' has not improved for N epochs (at the latest after --epochs; the learning-rate'
+    ' schedule still spans --epochs). The best validation epoch\'s weights are kept in'
+    ' <workdir>/best_validation and are the model --eval_only and --export use. Needs'
+    ' --validation_examples. 0 = train every epoch.', lower_bound=0)
 _WORKDIR = flags.DEFINE_string(
     'workdir', None, 'Run folder (checkpoints, metrics, flags, TensorBoard events). Default:'
     ' runs/<cell>_<runner> plus every flag that differs from its default (e.g.'
@@ -246,6 +252,11 @@ flags.register_multi_flags_validator(
     ['report', 'compare'], lambda d: d['compare'] or not d['report'],
     message='--report makes the report of a --compare study: add --compare')
 flags.register_multi_flags_validator(
+    ['early_stopping_patience', 'validation_examples'],
+    lambda d: not d['early_stopping_patience'] or d['validation_examples'] > 0,
+    message='--early_stopping_patience stops on validation accuracy: give'
+    ' --validation_examples=N')
+flags.register_multi_flags_validator(
     ['tune', 'compare', 'validation_examples'],
     lambda d: not d['tune'] or (d['compare'] and d['validation_examples'] > 0),
     message='--tune tunes on a validation split: give --compare and --validation_examples=N')
@@ -327,7 +338,8 @@ def config_from_flags() -> config_lib.TrainConfig:
       shift_pixels=_SHIFT_PIXELS.value, intra_op_threads=_INTRA_OP_THREADS.value,
       inter_op_threads=_INTER_OP_THREADS.value,
       train_examples=_TRAIN_EXAMPLES.value, test_examples=_TEST_EXAMPLES.value,
-      validation_examples=_VALIDATION_EXAMPLES.value)
+      validation_examples=_VALIDATION_EXAMPLES.value,
+      early_stopping_patience=_EARLY_STOPPING_PATIENCE.value)
   workdir = _WORKDIR.value or config_lib.default_workdir(config, compare=_COMPARE.value)
   return dataclasses.replace(config, workdir=workdir)
 
@@ -419,12 +431,14 @@ def _train(config, stop):
       f' --workdir={config.workdir}')
   config = dataclasses.replace(config, schedule_start_epoch=start)
   done_epochs = done_steps[0] // steps_per_epoch if done_steps else 0
-  if segment is None and done_epochs >= config.epochs:
+  if segment is None and done_epochs:
     # A finished run asked again: answered from its files, without TensorFlow.
     history = segments.finished_history(config.workdir, done_epochs)
-    if history:
-      logging.info('%s', segments.nothing_to_train(config.workdir, done_epochs,
-                                                   config.epochs, config.lr_schedule))
+    stopped = metrics_log.stopped_early(history, config.early_stopping_patience)
+    if history and (stopped or done_epochs >= config.epochs):
+      logging.info('%s', f'{config.workdir} stopped early after epoch {done_epochs}:'
+                   ' nothing to train' if stopped else segments.nothing_to_train(
+                       config.workdir, done_epochs, config.epochs, config.lr_schedule))
       print(metrics_log.summary_line(history), flush=True)
       return
   if not _WORKDIR.value and not done_steps:

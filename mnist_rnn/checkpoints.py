@@ -82,8 +82,8 @@ def _write_state(workdir: str, kept: list) -> None:
     raise
 
 
-def save(session, saver, workdir: str, step: int) -> str:
-  """Saves the session's variables as checkpoint `step`; keeps the newest KEEP.
+def save(session, saver, workdir: str, step: int, keep: int = KEEP) -> str:
+  """Saves the session's variables as checkpoint `step`; keeps the newest `keep`.
 
   Raises:
     OSError or tf.errors.OpError: the save failed; nothing of `step` is left and the
@@ -92,12 +92,12 @@ def save(session, saver, workdir: str, step: int) -> str:
   try:
     saver.save(session, os.path.join(workdir, PREFIX), global_step=step,
                write_meta_graph=False, write_state=False)
-    kept = sorted(set(steps(workdir)) | {step}, reverse=True)[:KEEP]
+    kept = sorted(set(steps(workdir)) | {step}, reverse=True)[:keep]
     _write_state(workdir, kept)
   except BaseException:
     _remove(_files_of(workdir, step))
     raise
-  for old in steps(workdir)[KEEP:]:
+  for old in steps(workdir)[keep:]:
     _remove(_files_of(workdir, old))
   return path(workdir, step)
 

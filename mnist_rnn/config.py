@@ -9,6 +9,22 @@ from models.config import ModelConfig  # noqa: F401  (re-exported: the model par
 from models.config import time_steps
 
 
+# The subfolder of a run folder holding the weights of its best validation epoch
+# (with early stopping: the run's model).
+BEST_VALIDATION_FOLDER = 'best_validation'
+
+
+def model_folder(config: 'TrainConfig') -> str:
+  """The folder whose newest checkpoint is the run's model (what --eval_only and
+  --export read): with early stopping, the best validation epoch's once one is saved;
+  otherwise the run folder's newest, its last epoch."""
+  best = os.path.join(config.workdir, BEST_VALIDATION_FOLDER)
+  if config.early_stopping_patience and os.path.isdir(best) and any(
+      name.endswith('.index') for name in os.listdir(best)):
+    return best
+  return config.workdir
+
+
 def run_name(model: ModelConfig) -> str:
   """A folder name for a model: cell_runner plus whatever differs from the defaults,
   e.g. 'lstm_dynamic_time_major_2layers_bidirectional_trimmed_last_relevant'."""
@@ -46,6 +62,10 @@ class TrainConfig:
   # Held out from the END of the training set (before train_examples takes the first
   # N of the rest); it picks the best epoch, so test accuracy never picks anything.
   validation_examples: int = 0  # 0 = no validation split
+  # Early stopping on the validation split: stop once validation accuracy has not
+  # improved for this many epochs; the best epoch's weights are kept apart
+  # (BEST_VALIDATION_FOLDER). 0 = train every epoch.
+  early_stopping_patience: int = 0
   check_examples: int = 256     # fixed test images for the states-vs-outputs check
   # The epoch the learning-rate schedule starts at: 1, or the first epoch of a warm
   # restart (mnist_rnn.segments); the cosine decays to 0 over schedule_start..epochs.

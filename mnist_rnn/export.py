@@ -1,4 +1,5 @@
-"""`--export`: a run's latest checkpoint as a SavedModel that any TensorFlow 2 can load.
+"""`--export`: a run's model (its latest checkpoint, or with early stopping its best
+validation epoch's) as a SavedModel that any TensorFlow 2 can load.
 
 The export holds `classifier.build_inference`'s graph: input `images` float32
 [None, 28, 28] in 0..1, any batch size (whatever batch the trainer's graph was built
@@ -99,18 +100,21 @@ def restore_inference(session, graph, model: config_lib.ModelConfig, workdir: st
 
 
 def export(config: config_lib.TrainConfig) -> str:
-  """Exports `config.workdir`'s latest checkpoint; returns the export's folder.
+  """Exports the run's model (`config_lib.model_folder`: the latest checkpoint of
+  `config.workdir`, or with early stopping the best validation epoch's) to
+  `config.workdir`/saved_model/<its step>; returns the export's folder.
 
   An export of that step that exists already is kept as it is.
   """
   graph = tf.Graph()
   with tf1.Session(graph=graph) as session:
-    inference, step = restore_inference(session, graph, config.model, config.workdir)
+    source = config_lib.model_folder(config)
+    inference, step = restore_inference(session, graph, config.model, source)
     target = os.path.join(config.workdir, EXPORT_DIR, str(step))
     if os.path.exists(os.path.join(target, 'saved_model.pb')):
       logging.info('%s exists already: the export of step %d', target, step)
       if not os.path.exists(os.path.join(target, TFLITE_FILE)):  # made before .tflite
-        _write_tflite(config.model, config.workdir, target)
+        _write_tflite(config.model, source, target)
       return target
     partial = os.path.join(config.workdir, EXPORT_DIR, f'.partial-{step}-{os.getpid()}')
     try:
@@ -126,7 +130,7 @@ def export(config: config_lib.TrainConfig) -> str:
       os.makedirs(os.path.join(partial, 'assets.extra'), exist_ok=True)
       with open(os.path.join(partial, INFO_FILE), 'w', encoding='utf-8') as f:
         json.dump({'step': step, 'model': dataclasses.asdict(config.model)}, f, indent=1)
-      _write_tflite(config.model, config.workdir, partial)
+      _write_tflite(config.model, source, partial)
       if os.path.exists(target):  # an incomplete folder of that name: replaced
         shutil.rmtree(target)
       os.rename(partial, target)
@@ -136,7 +140,7 @@ def export(config: config_lib.TrainConfig) -> str:
         raise errors.NoSpace(f'no space left on the device of {config.workdir} while'
                              f' exporting step {step}; nothing was left behind') from None
       raise
-  logging.info('exported step %d of %s to %s', step, config.workdir, target)
+  logging.info('exported step %d of %s to %s', step, source, target)
   return target
 
 

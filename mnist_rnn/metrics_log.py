@@ -108,6 +108,18 @@ def truncate_after(path: str, last_epoch: int, recreate=None) -> tuple:
   return kept, unreadable, lost
 
 
+def stopped_early(history: list, patience: int) -> bool:
+  """Whether a run with --early_stopping_patience=`patience` stops after the last of
+  `history`'s epochs: validation accuracy has not improved for `patience` epochs."""
+  if not patience or not history or 'best_validation_epoch' not in history[-1]:
+    return False
+  return history[-1]['epoch'] - history[-1]['best_validation_epoch'] >= patience
+
+
+def _epochs(n: int) -> str:
+  return f'{n} epoch' + ('s' if n != 1 else '')
+
+
 def summary_line(history: list) -> str:
   """The run's result in one line (the trainer prints it on stdout), e.g.
   'done: 25 epochs | final test accuracy 0.9915 | states.h == outputs[-1] every epoch:
@@ -118,7 +130,16 @@ def summary_line(history: list) -> str:
             f' epoch {last["best_validation_epoch"]} (test accuracy there'
             f' {last["test_accuracy_at_best_validation"]:.4f})'
             if 'best_validation_epoch' in last else '')
-  epochs = f'{len(history)} epoch' + ('s' if len(history) != 1 else '')
+  epochs = _epochs(len(history))
+  if last.get('stopped_early'):
+    # The run's model is the best validation epoch's: its test accuracy is the result.
+    return (f'done: stopped early after {epochs}, validation accuracy not improved for'
+            f' {_epochs(last["epoch"] - last["best_validation_epoch"])} | the model: epoch'
+            f' {last["best_validation_epoch"]}, best validation accuracy'
+            f' {last["best_validation_accuracy"]:.4f}, final test accuracy'
+            f' {last["test_accuracy_at_best_validation"]:.4f} (at the last epoch'
+            f' {last["test_accuracy"]:.4f}) | states.h == outputs[-1] every epoch:'
+            f' {all(r["state_equals_output"] for r in history)}')
   return (f'done: {epochs} | final test accuracy {last["test_accuracy"]:.4f}'
           f'{chosen} | states.h == outputs[-1] every epoch:'
           f' {all(r["state_equals_output"] for r in history)}')

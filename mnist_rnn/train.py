@@ -93,6 +93,9 @@ class Trainer:
   def __init__(self, config: config_lib.TrainConfig, data: mnist_data.Mnist):
     # Same flags and seed, same metrics: deterministic kernels (process-wide).
     tf.config.experimental.enable_op_determinism()
+    if config.early_stopping_patience and not config.validation_examples:
+      raise ValueError('early_stopping_patience stops on validation accuracy: it needs'
+                       ' validation_examples > 0')
     self.config = config
     # The validation split is the END of the training set, cut before
     # train_examples takes the first N of the rest (mnist_data.hold_out).
@@ -124,24 +127,30 @@ class Trainer:
     self.metrics_path = os.path.join(config.workdir, metrics_log.FILE_NAME)
     self.check_images = self.test.take(config.check_examples).images
     self.steps_run = 0  # training steps this process ran (for WARMUP_STEPS)
+    self.best_folder = os.path.join(config.workdir, config_lib.BEST_VALIDATION_FOLDER)
 
   def close(self):
     self.session.close()
 
   # -- checkpoints ------------------------------------------------------------
 
-  def restore_or_init(self) -> int:
-    """Restores the newest checkpoint of the workdir that restores (see
-    `checkpoints.restore`), or initialises; returns the global step."""
+  def restore_or_init(self, folder: Optional[str] = None) -> int:
+    """Restores the newest checkpoint of `folder` (default: the workdir) that restores
+    (see `checkpoints.restore`), or initialises; returns the global step."""
     with self.graph.as_default():
-      if checkpoints.restore(self.session, self.saver, self.config.workdir) is None:
+      if checkpoints.restore(self.session, self.saver,
+                             folder or self.config.workdir) is None:
         self.session.run(self.model.init)
     return int(self.session.run(self.model.global_step))
 
-  def save(self) -> str:
+  def save(self, folder: Optional[str] = None, keep: int = checkpoints.KEEP) -> str:
+    """Saves the weights as a checkpoint of the current step in `folder` (default: the
+    workdir), keeping its newest `keep`."""
     step = int(self.session.run(self.model.global_step))
+    folder = folder or self.config.workdir
+    os.makedirs(folder, exist_ok=True)
     with self.graph.as_default():
-      return checkpoints.save(self.session, self.saver, self.config.workdir, step)
+      return checkpoints.save(self.session, self.saver, folder, step, keep=keep)
 
   @contextlib.contextmanager
   def _saving(self, what: str, epoch: int):
@@ -283,6 +292,11 @@ class Trainer:
                       ', '.join(map(str, recreated)) or 'none',
                       f'; no record of epoch {", ".join(map(str, lost))} could be'
                       ' re-created' if lost else '')
+    if metrics_log.stopped_early(history, cfg.early_stopping_patience):
+      logging.info('%s: nothing to train; %s', cfg.workdir,
+                   early_stop_text(history[-1], self.best_folder))
+      return RunResult(history, step, True, self.build_seconds,
+                       self.trainable_parameters)
     if done_epochs >= cfg.epochs:
       logging.info('%s', segments.nothing_to_train(cfg.workdir, done_epochs, cfg.epochs,
                                                    cfg.lr_schedule))
@@ -374,10 +388,15 @@ class Trainer:
       }
       if len(self.validation):
         record.update(self._validation_record(epoch, history, test_accuracy))
-      # Metrics first, then the checkpoint: a kill (or a full disk) in between
+      if metrics_log.stopped_early(history + [record], cfg.early_stopping_patience):
+        record['stopped_early'] = True
+      # Metrics first, then the checkpoints: a kill (or a full disk) in between
       # re-trains this epoch on resume and truncate_after drops the orphaned record.
       with self._saving('the metrics', epoch):
         metrics_log.append(self.metrics_path, record)
+      if cfg.early_stopping_patience and record.get('best_validation_epoch') == epoch:
+        with self._saving('the best validation checkpoint', epoch):
+          self.save(self.best_folder, keep=1)
       with self._saving('the checkpoint', epoch):
         self.save()
       with self._saving('the TensorBoard events', epoch):
@@ -391,6 +410,9 @@ class Trainer:
                    speed_text(record['examples_per_sec'], steady, resumed_at,
                               self.steps_per_epoch), record['epoch_seconds'],
                    check.log_text())
+      if record.get('stopped_early'):
+        logging.info('%s', early_stop_text(record, self.best_folder))
+        break
   def _validation_record(self, epoch: int, history: list, test_accuracy: float) -> dict:
     """This epoch's validation metrics and the best epoch so far (`best_on_validation`)."""
     loss, accuracy = self.evaluate(self.validation)
@@ -424,6 +446,16 @@ def speed_text(examples_per_sec: float, steady: Optional[float], resumed_at: int
           f' batch {resumed_at})')
 
 
+def early_stop_text(record: dict, best_folder: str) -> str:
+  """What an early-stopped run says: where it stopped, why, and where its model is."""
+  best = record['best_validation_epoch']
+  return (f'stopped early after epoch {record["epoch"]}: validation accuracy has not'
+          f' improved on epoch {best}\'s {record["best_validation_accuracy"]:.4f} for'
+          f' {record["epoch"] - best} epoch{"s" if record["epoch"] - best != 1 else ""};'
+          f' the run\'s model is epoch {best}\'s (test'
+          f' accuracy {record["test_accuracy_at_best_validation"]:.4f}), in {best_folder}')
+
+
 def best_on_validation(previous: Optional[dict], epoch: int, validation_accuracy: float,
                        test_accuracy: float) -> dict:
   """The best epoch up to `epoch`, chosen on validation accuracy alone (the earliest
@@ -442,7 +474,9 @@ def best_on_validation(previous: Optional[dict], epoch: int, validation_accuracy
 
 def evaluate_checkpoint(config: config_lib.TrainConfig,
                         data: Optional[mnist_data.Mnist] = None) -> dict:
-  """Evaluates the latest checkpoint in `config.workdir` on the test set.
+  """Evaluates the run's model on the test set: the latest checkpoint in
+  `config.workdir`, or with early stopping the best validation epoch's
+  (`config_lib.model_folder`).
 
   Returns:
     {'step', 'test_loss', 'test_accuracy', plus the check's metrics}.
@@ -456,11 +490,12 @@ def evaluate_checkpoint(config: config_lib.TrainConfig,
     data = mnist_data.load(config.data_dir)
   trainer = Trainer(config, data)
   try:
-    step = trainer.restore_or_init()
+    folder = config_lib.model_folder(config)
+    step = trainer.restore_or_init(folder)
     test_loss, test_accuracy = trainer.evaluate(trainer.test)
     check = trainer.check()
     logging.info('eval of %s at step %d (epoch %.2f) | test loss %.4f acc %.4f | %s',
-                 config.workdir, step, step / trainer.steps_per_epoch, test_loss,
+                 folder, step, step / trainer.steps_per_epoch, test_loss,
                  test_accuracy, check.log_text())
     return {'step': step, 'test_loss': test_loss, 'test_accuracy': test_accuracy,
             **check.metrics()}

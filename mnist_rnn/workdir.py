@@ -28,8 +28,9 @@ RESUME_KEYS = ('cell', 'runner', 'time_major', 'num_units', 'num_layers', 'bidir
                'batch_size', 'train_examples', 'validation_examples', 'zoneout_c',
                'zoneout_h', 'fused_h_gradient')
 # The value a flag added later had in a flags.txt written before it: zoneout was off,
-# and the fused cells took h's gradient as tf.matmul does.
-BEFORE_THE_FLAG = {'zoneout_c': '0.0', 'zoneout_h': '0.0', 'fused_h_gradient': 'matmul'}
+# the fused cells took h's gradient as tf.matmul does, and every epoch was trained.
+BEFORE_THE_FLAG = {'zoneout_c': '0.0', 'zoneout_h': '0.0', 'fused_h_gradient': 'matmul',
+                   'early_stopping_patience': '0'}
 
 
 class WorkdirError(errors.ReportedError, ValueError):

@@ -194,7 +194,12 @@ def test_helpshort_lists_the_main_flags_only(no_tensorflow):
     (['--flagfile=configs/nope.flags'], 'nope.flags'),
     (['--data_dir=/nonexistent/mnist'], '/nonexistent/mnist: data folder does not exist'),
     (['--eval_only', '--cell=gru'], 'no such folder, so no checkpoint to evaluate'),
-], ids=['flag', 'flag-combination', 'flagfile', 'data_dir', 'eval_only-without-run'])
+    (['--early_stopping_patience=3'], '--early_stopping_patience stops on validation'
+     ' accuracy: give --validation_examples=N'),
+    (['--early_stopping_patience=-1', '--validation_examples=100'],
+     'flag --early_stopping_patience=-1'),
+], ids=['flag', 'flag-combination', 'flagfile', 'data_dir', 'eval_only-without-run',
+        'patience-without-validation', 'negative-patience'])
 def test_errors_are_the_only_line_and_leave_nothing_behind(args, fragment, tmp_path,
                                                            no_tensorflow):
   # In an empty folder, with the default run folder (runs/...): nothing may appear.
