@@ -439,7 +439,8 @@ def _train(config, stop):
       logging.info('%s', f'{config.workdir} stopped early after epoch {done_epochs}:'
                    ' nothing to train' if stopped else segments.nothing_to_train(
                        config.workdir, done_epochs, config.epochs, config.lr_schedule))
-      print(metrics_log.summary_line(history), flush=True)
+      print(metrics_log.summary_line(history, bool(config.early_stopping_patience)),
+            flush=True)
       return
   if not _WORKDIR.value and not done_steps:
     _say_if_finished_elsewhere(config, lines, steps_per_epoch)
@@ -456,7 +457,8 @@ def _train(config, stop):
         segments.append(config.workdir, segment)
     result = train.train_and_evaluate(config, data, should_stop=stop)
   # The result on stdout (`> log` keeps it); progress went to stderr.
-  print(train.summary_line(result.history), flush=True)
+  print(train.summary_line(result.history, bool(config.early_stopping_patience)),
+        flush=True)
 
 
 def _say_if_finished_elsewhere(config, lines, steps_per_epoch):

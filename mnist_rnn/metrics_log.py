@@ -120,21 +120,30 @@ def _epochs(n: int) -> str:
   return f'{n} epoch' + ('s' if n != 1 else '')
 
 
-def summary_line(history: list) -> str:
+def summary_line(history: list, early_stopping: bool = False) -> str:
   """The run's result in one line (the trainer prints it on stdout), e.g.
   'done: 25 epochs | final test accuracy 0.9915 | states.h == outputs[-1] every epoch:
   True'. No 'best' on the test set: an epoch picked by test accuracy would report an
-  optimistic number; with a validation split the best epoch is picked there."""
+  optimistic number; with a validation split the best epoch is picked there.
+
+  Args:
+    history: the run's metrics records, epoch 1 first.
+    early_stopping: the run had --early_stopping_patience: its model is its best
+      validation epoch's, whether it stopped early (its last record says so) or not.
+  """
   last = history[-1]
   chosen = (f' | best validation accuracy {last["best_validation_accuracy"]:.4f} at'
             f' epoch {last["best_validation_epoch"]} (test accuracy there'
             f' {last["test_accuracy_at_best_validation"]:.4f})'
             if 'best_validation_epoch' in last else '')
   epochs = _epochs(len(history))
-  if last.get('stopped_early'):
-    # The run's model is the best validation epoch's: its test accuracy is the result.
-    return (f'done: stopped early after {epochs}, validation accuracy not improved for'
-            f' {_epochs(last["epoch"] - last["best_validation_epoch"])} | the model: epoch'
+  if early_stopping and 'best_validation_epoch' in last:
+    # Early stopping: the run's model is the best validation epoch's, and its test
+    # accuracy the result, whether the run stopped or trained every epoch.
+    ended = (f'stopped early after {epochs}, validation accuracy not improved for'
+             f' {_epochs(last["epoch"] - last["best_validation_epoch"])}'
+             if last.get('stopped_early') else epochs)
+    return (f'done: {ended} | the model: epoch'
             f' {last["best_validation_epoch"]}, best validation accuracy'
             f' {last["best_validation_accuracy"]:.4f}, final test accuracy'
             f' {last["test_accuracy_at_best_validation"]:.4f} (at the last epoch'

@@ -26,8 +26,12 @@ def steady_examples_per_sec(history: list):
   return py_statistics.median(later) if later else None
 
 
-def summarize(run_dir: str, epochs: int) -> dict:
+def summarize(run_dir: str, epochs: int, early_stopping: bool = False) -> dict:
   """The result of the finished run in `run_dir`.
+
+  With `early_stopping` (the run had --early_stopping_patience) the run may end before
+  `epochs` (its last record says it stopped), and its model, whose test accuracy is
+  final_test_accuracy, is its best validation epoch's.
 
   Returns:
     JSON values: final_test_accuracy, the per-epoch test_accuracy_curve (and
@@ -38,15 +42,21 @@ def summarize(run_dir: str, epochs: int) -> dict:
     check_max_abs_diff.
 
   Raises:
-    IncompleteRun: metrics.jsonl lacks an epoch of 1..epochs.
+    IncompleteRun: metrics.jsonl lacks an epoch of 1..epochs (of 1..the epoch it
+      stopped at).
   """
   history = metrics_log.read(f'{run_dir}/{metrics_log.FILE_NAME}')
-  if [r.get('epoch') for r in history] != list(range(1, epochs + 1)):
+  last_epoch = epochs
+  if early_stopping and history and history[-1].get('stopped_early'):
+    last_epoch = history[-1].get('epoch')
+  if [r.get('epoch') for r in history] != list(range(1, last_epoch + 1)):
     raise IncompleteRun(f'{run_dir}/{metrics_log.FILE_NAME} holds epochs'
                         f' {[r.get("epoch") for r in history]}, not 1..{epochs}')
   last = history[-1]
+  model_is_best = early_stopping and 'best_validation_epoch' in last
   result = {
-      'final_test_accuracy': last['test_accuracy'],
+      'final_test_accuracy': last['test_accuracy_at_best_validation' if model_is_best
+                                  else 'test_accuracy'],
       'test_accuracy_curve': [r['test_accuracy'] for r in history],
       'steady_examples_per_sec': steady_examples_per_sec(history),
       'train_seconds': sum(r['epoch_seconds'] for r in history),

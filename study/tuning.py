@@ -155,7 +155,10 @@ class _Search:
         workdir=os.path.join(self.options.folder, 'tune',
                              f'{self.cell}_trial{trial.number:03d}'))
     result = self.worker.train(trial, config, prune=self.tune.prune, keep_test=False)
-    value = result['validation_accuracy_curve'][-1]
+    # The validation accuracy of the run's model: its last epoch's, or with early
+    # stopping its best epoch's.
+    value = (result['best_validation_accuracy'] if config.early_stopping_patience
+             else result['validation_accuracy_curve'][-1])
     logging.info('tune %s trial %d: validation accuracy %.4f with %s', self.cell,
                  trial.number, value, params)
     return value

@@ -260,8 +260,8 @@ class Worker:
       everything = metrics_log.read(path)
       # A run that has all its epochs (it ended, or was finished before: a retried trial
       # whose result never reached the study) is kept whole: pruning it saves nothing.
-      ended = returncode is not None or bool(everything and
-                                             everything[-1]['epoch'] >= config.epochs)
+      ended = returncode is not None or bool(everything and (
+          everything[-1]['epoch'] >= config.epochs or everything[-1].get('stopped_early')))
       for record in (r for r in everything if r.get('epoch', 0) > reported):
         reported = record['epoch']
         trial.report(record[key], reported)
@@ -341,7 +341,8 @@ class Worker:
                       reason)
       raise RunFailed(f'{name}: {reason}')
     try:
-      result = run_results.summarize(config.workdir, config.epochs)
+      result = run_results.summarize(config.workdir, config.epochs,
+                                     bool(config.early_stopping_patience))
     except (OSError, run_results.IncompleteRun) as e:
       trial.set_user_attr('error', str(e))
       raise RunFailed(str(e)) from None

@@ -5,6 +5,7 @@ import dataclasses
 import json
 import os
 
+import optuna
 import pytest
 
 from mnist_rnn import checkpoints
@@ -13,6 +14,7 @@ from mnist_rnn import errors
 from mnist_rnn import metrics_log
 from mnist_rnn import mnist_data
 from mnist_rnn import train
+from study import run_results
 from tests.test_cli import run_cli
 from tests.test_reliability import without_timing
 
@@ -20,6 +22,10 @@ from tests.test_reliability import without_timing
 # with a patience of 1 it stops well before its 15 epochs.
 PATIENCE = 1
 EPOCHS = 15
+# The same as a command (the first 1,000 training examples, the last 500 held out).
+SMALL_RUN = ['--train_examples=1000', '--validation_examples=500', '--test_examples=500',
+             f'--epochs={EPOCHS}', f'--early_stopping_patience={PATIENCE}',
+             '--num_units=16', '--learning_rate=0.03', '--workdir=set by the test']
 
 
 def record(epoch, best_epoch):
@@ -72,7 +78,7 @@ def test_the_run_stops_patience_epochs_after_its_best_and_says_so(stopped):
   for r in history[:-1]:
     assert r['epoch'] - r['best_validation_epoch'] < PATIENCE
     assert 'stopped_early' not in r
-  line = metrics_log.summary_line(history)
+  line = metrics_log.summary_line(history, early_stopping=True)
   assert line.startswith(f'done: stopped early after {last["epoch"]} epochs')
   assert f'the model: epoch {last["best_validation_epoch"]}' in line
   assert f'final test accuracy {last["test_accuracy_at_best_validation"]:.4f}' in line
@@ -130,9 +136,7 @@ def test_an_interrupted_run_resumes_and_stops_where_the_whole_run_stopped(
 
 
 def test_the_cli_stops_answers_again_without_training_and_evaluates_the_best(tmp_path):
-  args = ['--train_examples=1000', '--validation_examples=500', '--test_examples=500',
-          f'--epochs={EPOCHS}', f'--early_stopping_patience={PATIENCE}', '--num_units=16',
-          '--learning_rate=0.03', f'--workdir={tmp_path}']
+  args = [*SMALL_RUN[:-1], f'--workdir={tmp_path}']
   first = run_cli(*args)
   assert first.returncode == 0, first.stderr[-2000:]
   with open(tmp_path / metrics_log.FILE_NAME) as f:
@@ -148,3 +152,37 @@ def test_the_cli_stops_answers_again_without_training_and_evaluates_the_best(tmp
   assert evaluated.returncode == 0, evaluated.stderr[-2000:]
   assert (f'acc {last["test_accuracy_at_best_validation"]:.4f}'
           in evaluated.stdout), evaluated.stdout
+
+
+def test_with_early_stopping_the_model_is_the_best_epochs_even_without_a_stop():
+  history = [dict(record(1, 1), best_validation_accuracy=0.9, test_accuracy=0.88,
+                  test_accuracy_at_best_validation=0.88, state_equals_output=True),
+             dict(record(2, 1), best_validation_accuracy=0.9, test_accuracy=0.91,
+                  test_accuracy_at_best_validation=0.88, state_equals_output=True)]
+  line = metrics_log.summary_line(history, early_stopping=True)
+  assert line.startswith('done: 2 epochs | the model: epoch 1')
+  assert 'final test accuracy 0.8800 (at the last epoch 0.9100)' in line
+  assert 'final test accuracy 0.9100' in metrics_log.summary_line(history)
+
+
+def test_a_studys_result_of_a_stopped_run_is_its_models(stopped):
+  workdir, result = stopped
+  last = result.history[-1]
+  summary = run_results.summarize(workdir, EPOCHS, early_stopping=True)
+  assert summary['final_test_accuracy'] == last['test_accuracy_at_best_validation']
+  assert len(summary['test_accuracy_curve']) == last['epoch'] < EPOCHS
+  with pytest.raises(run_results.IncompleteRun):  # without early stopping: a cut run
+    run_results.summarize(workdir, EPOCHS)
+
+
+def test_a_comparison_with_early_stopping_takes_each_runs_model(tmp_path):
+  folder = str(tmp_path / 'cmp')
+  result = run_cli('--compare', '--compare_cells=lstm', '--compare_runners=static',
+                   '--seeds=1', *SMALL_RUN[:-1], f'--workdir={folder}')
+  assert result.returncode == 0, result.stderr[-3000:]
+  study = optuna.load_study(study_name='compare', storage=f'sqlite:///{folder}/study.db')
+  (trial,) = study.get_trials(states=(optuna.trial.TrialState.COMPLETE,))
+  with open(os.path.join(folder, trial.user_attrs['run'], metrics_log.FILE_NAME)) as f:
+    last = [json.loads(line) for line in f][-1]
+  assert last['stopped_early'] and last['epoch'] < EPOCHS
+  assert trial.value == last['test_accuracy_at_best_validation'] != last['test_accuracy']
