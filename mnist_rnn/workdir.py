@@ -20,13 +20,14 @@ from models import config as model_config
 FLAGS_FILE = 'flags.txt'
 
 # Flags that change the graph or the order of training steps: a checkpoint written
-# under one value cannot be continued under another.
+# under one value cannot be continued under another. Early stopping too: it decides
+# where training ends and keeps the best epoch's weights from the first epoch on.
 RESUME_KEYS = ('cell', 'runner', 'time_major', 'num_units', 'num_layers', 'bidirectional',
                'pixels_per_step', 'permute_pixels', 'permutation_seed', 'sequence_length',
                'head_input', 'forget_bias', 'gate_bias_init', 'recurrent_init',
                'optimizer', 'rmsprop_decay', 'rmsprop_momentum', 'clip_norm', 'seed',
                'batch_size', 'train_examples', 'validation_examples', 'zoneout_c',
-               'zoneout_h', 'fused_h_gradient')
+               'zoneout_h', 'fused_h_gradient', 'early_stopping_patience')
 # The value a flag added later had in a flags.txt written before it: zoneout was off,
 # the fused cells took h's gradient as tf.matmul does, and every epoch was trained.
 BEFORE_THE_FLAG = {'zoneout_c': '0.0', 'zoneout_h': '0.0', 'fused_h_gradient': 'matmul',

@@ -15,7 +15,7 @@ from mnist_rnn import metrics_log
 from mnist_rnn import mnist_data
 from mnist_rnn import train
 from study import run_results
-from tests.test_cli import run_cli
+from tests.test_cli import assert_one_line_error, run_cli
 from tests.test_reliability import without_timing
 
 # A small fast run whose validation accuracy stalls early (a high learning rate):
@@ -186,3 +186,15 @@ def test_a_comparison_with_early_stopping_takes_each_runs_model(tmp_path):
     last = [json.loads(line) for line in f][-1]
   assert last['stopped_early'] and last['epoch'] < EPOCHS
   assert trial.value == last['test_accuracy_at_best_validation'] != last['test_accuracy']
+
+
+def test_a_run_resumes_only_with_its_own_patience(tmp_path):
+  # The best epoch's weights are kept from the first epoch on: a run trained without
+  # early stopping (or with another patience) is not continued with it.
+  args = [*SMALL_RUN[:-1], '--epochs=1', f'--workdir={tmp_path}']
+  first = run_cli(*args)
+  assert first.returncode == 0, first.stderr[-2000:]
+  other = run_cli(*args, '--epochs=2', '--early_stopping_patience=3')
+  assert_one_line_error(other, '--early_stopping_patience: saved 1, requested 3')
+  without = run_cli(*args, '--early_stopping_patience=0', '--validation_examples=500')
+  assert_one_line_error(without, '--early_stopping_patience: saved 1, requested 0')
