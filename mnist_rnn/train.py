@@ -515,7 +515,8 @@ def train_and_evaluate(config: config_lib.TrainConfig,
       weights are saved and TrainingInterrupted is raised.
 
   Returns:
-    RunResult with the metrics of every epoch 1..config.epochs.
+    RunResult with the metrics of every epoch 1..config.epochs (1..the epoch it
+    stopped at, with early stopping).
   """
   if data is None:
     data = mnist_data.load(config.data_dir)

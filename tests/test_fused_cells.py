@@ -342,9 +342,11 @@ def test_a_fused_folder_from_before_the_flag_resumes_only_with_the_old_form():
   lstm = workdir_lib.parse_flag_lines('--cell=lstm\n--seed=0\n')
   assert workdir_lib.resume_conflicts(lstm, {**now, 'cell': 'lstm'}) == []
   assert workdir_lib.flags_before_the_flag(before) == [
-      '--zoneout_c=0.0', '--zoneout_h=0.0', '--fused_h_gradient=matmul']
+      '--zoneout_c=0.0', '--zoneout_h=0.0', '--fused_h_gradient=matmul',
+      '--early_stopping_patience=0']
   assert workdir_lib.flags_before_the_flag({**before, 'zoneout_c': '0.0', 'zoneout_h': '0.0',
-                                            'fused_h_gradient': 'matmul'}) == []
+                                            'fused_h_gradient': 'matmul',
+                                            'early_stopping_patience': '0'}) == []
 
 
 def test_an_unknown_form_is_refused():
