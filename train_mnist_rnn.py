@@ -431,7 +431,8 @@ def _train(config, stop):
       f' --workdir={config.workdir}')
   config = dataclasses.replace(config, schedule_start_epoch=start)
   done_epochs = done_steps[0] // steps_per_epoch if done_steps else 0
-  if segment is None and done_epochs:
+  if segment is None and done_epochs and (done_epochs >= config.epochs
+                                          or config.early_stopping_patience):
     # A finished run asked again: answered from its files, without TensorFlow.
     history = segments.finished_history(config.workdir, done_epochs)
     stopped = metrics_log.stopped_early(history, config.early_stopping_patience)

@@ -5,6 +5,7 @@ import dataclasses
 import os
 import re
 
+from mnist_rnn import workdir as workdir_lib
 from models.config import ModelConfig  # noqa: F401  (re-exported: the model part of a run)
 from models.config import time_steps
 
@@ -19,8 +20,7 @@ def model_folder(config: 'TrainConfig') -> str:
   --export read): with early stopping, the best validation epoch's once one is saved;
   otherwise the run folder's newest, its last epoch."""
   best = os.path.join(config.workdir, BEST_VALIDATION_FOLDER)
-  if config.early_stopping_patience and os.path.isdir(best) and any(
-      name.endswith('.index') for name in os.listdir(best)):
+  if config.early_stopping_patience and workdir_lib.checkpoint_steps(best):
     return best
   return config.workdir
 
