@@ -25,7 +25,8 @@ CURVES = (('train_accuracy', 'train', '-'), ('validation_accuracy', 'validation'
 def figure(folders: list, columns: int = 3):
   """A Figure with one panel per run folder, in rows of at most `columns` panels (in the
   order given, row by row; the unused places of the last row left blank); each panel's
-  title names the folder and its last epoch's test accuracy."""
+  title names the folder and its last epoch's test accuracy, or, for a run stopped early
+  (--early_stopping_patience), its model's epoch (a vertical line) and test accuracy."""
   cols = min(columns, len(folders))
   rows = -(-len(folders) // cols)
   fig, axes = plt.subplots(rows, cols, figsize=(6 * cols, 4.2 * rows), squeeze=False)
@@ -41,6 +42,12 @@ def figure(folders: list, columns: int = 3):
     name = os.path.basename(os.path.normpath(folder))
     last = (f'epoch {epochs[-1]}: test {100 * records[-1]["test_accuracy"]:.2f}%'
             if records else 'no epoch yet')
+    if records and records[-1].get('stopped_early'):
+      # Early stopping: the run's model is the best validation epoch's, not the last.
+      best = records[-1]['best_validation_epoch']
+      ax.axvline(best, color='grey', linewidth=0.8, label=f'its model (epoch {best})')
+      last = (f'model: epoch {best} of {epochs[-1]}, test'
+              f' {100 * records[-1]["test_accuracy_at_best_validation"]:.2f}%')
     ax.set_title(f'{name} ({last})')
     ax.set_xlabel('epoch')
     ax.set_ylabel('accuracy (%)')

@@ -77,6 +77,24 @@ def test_run_curves_draw_each_epoch_of_train_validation_and_test(tmp_path, capsy
     assert all(a.get_title() == 'run (epoch 2: test 54.00%)' for a in shown)
   finally:
     plots.plt.close(fig)
+  # A run stopped early: its model is the best validation epoch's, named and marked.
+  stopped = tmp_path / 'stopped'
+  stopped.mkdir()
+  with open(stopped / 'metrics.jsonl', 'w') as f:
+    for epoch, (va, te) in enumerate([(0.6, 0.61), (0.7, 0.68), (0.65, 0.71)], start=1):
+      f.write(json.dumps({'epoch': epoch, 'train_accuracy': 0.5, 'validation_accuracy': va,
+                          'test_accuracy': te, 'best_validation_accuracy': 0.7,
+                          'best_validation_epoch': 2, 'test_accuracy_at_best_validation': 0.68,
+                          **({'stopped_early': True} if epoch == 3 else {})}) + '\n')
+  fig = run_curves.figure([str(stopped), str(run)])
+  try:
+    stopped_axis, plain_axis = fig.axes
+    assert stopped_axis.get_title() == 'stopped (model: epoch 2 of 3, test 68.00%)'
+    (marker,) = [l for l in stopped_axis.get_lines() if l.get_label() == 'its model (epoch 2)']
+    assert list(marker.get_xdata()) == [2, 2]
+    assert 'its model' not in ' '.join(l.get_label() for l in plain_axis.get_lines())
+  finally:
+    plots.plt.close(fig)
   assert run_curves.main([str(run), '--out', str(tmp_path / 'c.png')]) == 0
   assert (tmp_path / 'c.png').read_bytes()[:8] == b'\x89PNG\r\n\x1a\n'
   assert capsys.readouterr().out == str(tmp_path / 'c.png') + '\n'
