@@ -16,6 +16,7 @@ from mnist_rnn import augment
 from mnist_rnn import checkpoints
 from mnist_rnn import config as config_lib
 from mnist_rnn import errors
+from mnist_rnn import machine
 from mnist_rnn import metrics_log
 from mnist_rnn import mnist_data
 from mnist_rnn import segments
@@ -80,6 +81,16 @@ def session_config(intra_op_threads: int = 1, inter_op_threads: int = 0) -> tf1.
                          inter_op_parallelism_threads=inter_op_threads)
 
 
+def onednn_opts():
+  """Whether TensorFlow's oneDNN rewrites are on in this process (TensorFlow turns them
+  on by the CPU it finds, or by TF_ENABLE_ONEDNN_OPTS); None where it cannot tell."""
+  try:
+    from tensorflow.python.util import _pywrap_util_port  # pylint: disable=g-import-not-at-top
+    return bool(_pywrap_util_port.IsMklEnabled())
+  except (ImportError, AttributeError):
+    return None
+
+
 # The first session.run of a fetch set optimises the graph (grappler), seconds on a
 # big unrolled graph; a process's first steps are left out of the steady speed.
 WARMUP_STEPS = 3
@@ -128,6 +139,9 @@ class Trainer:
     self.check_images = self.test.take(config.check_examples).images
     self.steps_run = 0  # training steps this process ran (for WARMUP_STEPS)
     self.best_folder = os.path.join(config.workdir, config_lib.BEST_VALIDATION_FOLDER)
+    # Named in every epoch's record: a run's digits are its kind of CPU's.
+    self.machine = machine.describe(onednn_opts())
+    logging.info('machine: %s', machine.text(self.machine))
 
   def close(self):
     self.session.close()
@@ -380,6 +394,7 @@ class Trainer:
           'steady_examples_per_sec': steady,
           'epoch_seconds': time.perf_counter() - epoch_start,
           'build_seconds': self.build_seconds,  # of the graph this process trained
+          'machine': self.machine,
           'learning_rate': learning_rate_at(
               (epoch - cfg.schedule_start_epoch + 1) * self.steps_per_epoch,
               self.steps_per_epoch * (cfg.epochs - cfg.schedule_start_epoch + 1),

@@ -7,8 +7,10 @@ accuracies, learning rates and check values with the committed `metrics.jsonl`, 
   python -m study.first_epochs docs/runs/sequential_mnist --epochs=1 \
       --workdir=/tmp/sequential_check
 
-Prints a row per epoch and field that differs, or that all are equal; exits 0 when every
-compared value is equal, 1 when one differs (or the run cannot be made).
+Prints a row per epoch and field that differs, or that all are equal, and, where values
+differ and the two records name different machines (each epoch's `machine`), both
+machines; exits 0 when every compared value is equal, 1 when one differs (or the run
+cannot be made).
 """
 
 import argparse
@@ -18,6 +20,7 @@ import subprocess
 import sys
 import time
 
+from mnist_rnn import machine
 from mnist_rnn import metrics_log
 from mnist_rnn import workdir as workdir_lib
 
@@ -41,6 +44,19 @@ def differences(committed: list, rerun: list, epochs: int) -> list:
     out += [(epoch, key, old.get(key), new.get(key)) for key in COMPARED
             if old.get(key) != new.get(key)]
   return out
+
+
+def machine_note(committed: list, rerun: list) -> str:
+  """Where the committed run and the rerun name different machines for their first
+  epoch, a line naming both (values are expected to differ across kinds of CPU);
+  else ''. A record from before the field names none."""
+  old = committed[0].get('machine') if committed else None
+  new = rerun[0].get('machine') if rerun else None
+  if old == new:
+    return ''
+  return (f'the committed epochs were computed on {machine.text(old)}; this rerun on'
+          f' {machine.text(new)}: a committed run reruns exactly only on the kind of CPU'
+          ' it was recorded on (docs/results.md, "Across kinds of CPU")')
 
 
 def rerun(flags_file: str, workdir: str, epochs: int, poll_seconds: float = 1.0) -> tuple:
@@ -101,6 +117,9 @@ def main(argv=None) -> int:
   diff = differences(committed, records, args.epochs)
   for epoch, key, old, new in diff:
     print(f'epoch {epoch}: {key} differs: committed {old!r}, rerun {new!r}')
+  note = machine_note(committed, records) if diff else ''
+  if note:
+    print(note)
   shown = ', '.join(f'{k} {records[args.epochs - 1].get(k)!r}' for k in
                     ('train_loss', 'validation_accuracy', 'test_accuracy'))
   print(f'{args.run}: epochs 1-{args.epochs} rerun in {args.workdir}:'

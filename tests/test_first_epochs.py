@@ -6,6 +6,7 @@ import json
 import os
 import shutil
 
+from mnist_rnn import machine
 from study import first_epochs
 
 
@@ -25,6 +26,11 @@ def test_a_rerun_stopped_after_epoch_1_equals_the_committed_epoch_and_a_change_i
     lines = f.read().splitlines()
   # Stopped by SIGTERM after epoch 1 (of the run's 3): it saved and did not go on.
   assert len(lines) == 1 and json.loads(lines[0])['epoch'] == 1
+  # The record names the machine that computed it: this one, as TensorFlow saw it.
+  recorded = json.loads(lines[0])['machine']
+  assert recorded['cpu'] == machine.describe(None)['cpu']
+  assert recorded['onednn_opts'] in (True, False)
+  assert 'machine' not in out  # the same machine: nothing to say about it
   # The same committed run with one value changed: found, named, exit 1 (the rerun's
   # folder already holds epoch 1, so nothing trains again).
   changed = tmp_path / 'changed'
@@ -32,11 +38,17 @@ def test_a_rerun_stopped_after_epoch_1_equals_the_committed_epoch_and_a_change_i
   with open(changed / 'metrics.jsonl') as f:
     records = [json.loads(line) for line in f]
   records[0]['test_accuracy'] += 0.0001
+  # ...as if computed on another kind of CPU: the note names both machines.
+  records[0]['machine'] = {'cpu': 'AMD EPYC 7B13', 'vector_instructions': 'AVX2',
+                           'onednn_opts': False}
   with open(changed / 'metrics.jsonl', 'w') as f:
     f.writelines(json.dumps(r) + '\n' for r in records)
   assert first_epochs.main([str(changed), '--epochs=1', f'--workdir={rerun}']) == 1
   out = capsys.readouterr().out
   assert 'epoch 1: test_accuracy differs' in out and '1 values differ' in out, out
+  assert ('the committed epochs were computed on AMD EPYC 7B13, AVX2, oneDNN rewrites off;'
+          f' this rerun on {machine.text(recorded)}') in out, out
+  assert first_epochs.machine_note(records, records) == ''
   assert first_epochs.differences(records, records, 3) == []
   assert first_epochs.differences(records, records[:1], 2) == [
       (2, 'the epoch itself', True, False)]
