@@ -44,6 +44,7 @@ import mnist_rnn  # noqa: E402,F401  (legacy Keras before TensorFlow)
 from absl import app  # noqa: E402
 from absl import flags  # noqa: E402
 
+from mnist_rnn import machine  # noqa: E402  (no TensorFlow)
 import shared  # noqa: E402  (no TensorFlow)
 from shared import PEER_LAYER  # noqa: E402
 
@@ -383,8 +384,10 @@ def main(argv):
               ' turn):\n\n' + goals)
   if not with_torch:
     table += '\nPyTorch: not measured (not installed, or --notorch).\n'
-  cpu = next((l.split(':', 1)[1].strip() for l in open('/proc/cpuinfo')
-              if l.startswith('model name')), 'unknown CPU')
+  # The kind of CPU, as each epoch's record names it: a ratio of one kind need not hold
+  # on another (docs/speed.md).
+  described = machine.describe(onednn_opts=None)
+  cpu = ', '.join(p for p in (described['cpu'], described['vector_instructions']) if p)
   with open(_OUT.value + '.md', 'w', encoding='utf-8') as f:
     f.write(f'Made by `python benchmarks/{os.path.basename(__file__)}'
             f' {" ".join(sys.argv[1:])}'.rstrip()

@@ -6,6 +6,8 @@ import os
 import subprocess
 import sys
 
+from mnist_rnn import machine
+
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 BENCHMARK = os.path.join(ROOT, 'benchmarks', 'sequence_length.py')
 
@@ -72,6 +74,11 @@ def test_a_run_measures_the_trainer_graphs_and_their_matmuls_and_writes_the_tabl
   assert result.returncode == 0, result.stderr[-2000:]
   text = (tmp_path / 'sl.md').read_text()
   assert text.startswith('Made by `python benchmarks/sequence_length.py --pixels=28')
+  # The header names the kind of CPU, as each epoch's record does.
+  described = machine.describe(onednn_opts=None)
+  assert f"cores ({described['cpu']}" in text.split('\n')[0]
+  if described['vector_instructions']:
+    assert described['vector_instructions'] in text.split('\n')[0]
   lines = table_rows(text.split('The ratios')[0], '28')
   assert [l[2] for l in lines] == ['fused_lstm static', 'fused_lstm dynamic time-major',
                                    'matmuls only (fused_lstm static)']
