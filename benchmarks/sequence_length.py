@@ -67,6 +67,11 @@ _MATMULS = flags.DEFINE_boolean('matmuls', False, 'Also measure the MatMuls of e
                                 ' static graph alone.')
 _TORCH = flags.DEFINE_boolean('torch', True, 'Also measure PyTorch nn.LSTM / nn.GRU of the'
                               ' same size, when torch is installed.')
+_TORCH_FLUSH = flags.DEFINE_boolean(
+    'torch_flush_denormal', True,
+    'PyTorch flushes denormal floats to zero, as TensorFlow does in the threads that run'
+    ' its ops. Off, PyTorch keeps them, its default: on an Intel Xeon nn.LSTM at 784 steps'
+    ' then trains ~8x slower (docs/speed.md), a cost TensorFlow never pays.')
 _OUT = flags.DEFINE_string('out', os.path.join(ROOT, 'docs', 'sequence_length'),
                            'Output path without extension (.md, .json, .png).')
 _ONE = flags.DEFINE_string('one', None, 'Internal: measure one JSON spec, print JSON.')
@@ -176,6 +181,10 @@ def measure_torch(spec: dict) -> dict:
   import torch  # pylint: disable=g-import-not-at-top
   from mnist_rnn import mnist_data  # pylint: disable=g-import-not-at-top
   torch.manual_seed(0)
+  # TensorFlow computes with denormals flushed to zero; the same here, or the comparison
+  # measures the CPU's denormal arithmetic (slow on Intel, at 784 steps of a decaying
+  # state) rather than the layers.
+  torch.set_flush_denormal(spec.get('torch_flush_denormal', True))
   batch, pixels = spec['batch_size'], spec['pixels_per_step']
   data = mnist_data.load().train.take(batch * (spec['steps'] + 1))
   x = torch.from_numpy(data.images.reshape(len(data.images), 784 // pixels, pixels))
@@ -196,7 +205,11 @@ def measure_torch(spec: dict) -> dict:
   first, steady = _time(step, spec['steps'], batch)
   return {**spec, 'time_steps': 784 // pixels, 'build_seconds': build,
           'first_step_seconds': first, 'examples_per_sec': steady,
-          'torch_threads': torch.get_num_threads(), 'peak_rss_mb': _peak_rss_mb()}
+          'torch_threads': torch.get_num_threads(),
+          'torch_flush_denormal': spec.get('torch_flush_denormal', True),
+          # What the CPU did: a product below float32's normal range, kept or flushed.
+          'torch_denormals_flushed': (torch.tensor([1e-38]) * 1e-3).item() == 0.0,
+          'peak_rss_mb': _peak_rss_mb()}
 
 
 MEASURES = {'trainer': measure_trainer, 'matmuls': measure_matmuls, 'torch': measure_torch}
@@ -372,7 +385,8 @@ def main(argv):
                 for cell in _CELLS.value]
     if with_torch:
       layers = dict.fromkeys(PEER_LAYER[cell] for cell in _CELLS.value)
-      specs += [dict(impl='torch', cell=layer, runner='', **base) for layer in layers]
+      specs += [dict(impl='torch', cell=layer, runner='', torch_flush_denormal=_TORCH_FLUSH.value,
+                     **base) for layer in layers]
     for round_ in range(_ROUNDS.value):
       for spec in specs:
         rows.append(run({**spec, 'round': round_}, _LIMIT.value))
@@ -384,6 +398,9 @@ def main(argv):
               ' turn):\n\n' + goals)
   if not with_torch:
     table += '\nPyTorch: not measured (not installed, or --notorch).\n'
+  elif not _TORCH_FLUSH.value:
+    table += ('\nPyTorch kept denormal floats (--notorch_flush_denormal); TensorFlow flushes'
+              ' them to zero.\n')
   # The kind of CPU, as each epoch's record names it: a ratio of one kind need not hold
   # on another (docs/speed.md).
   described = machine.describe(onednn_opts=None)

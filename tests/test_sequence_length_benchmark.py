@@ -121,6 +121,14 @@ def test_a_torch_row_measures_the_same_sequence(tmp_path):
   assert result.returncode == 0, result.stderr[-2000:]
   r = json.loads(result.stdout.strip().splitlines()[-1])
   assert r['time_steps'] == 196 and r['examples_per_sec'] > 0 and r['torch_threads'] >= 1
+  # Denormals flushed to zero, as TensorFlow flushes them; kept when asked.
+  assert r['torch_flush_denormal'] is True and r['torch_denormals_flushed'] is True
+  kept = subprocess.run(
+      [sys.executable, BENCHMARK, '--one=' + json.dumps({**spec, 'torch_flush_denormal': False})],
+      cwd=ROOT, capture_output=True, text=True, timeout=300)
+  assert kept.returncode == 0, kept.stderr[-2000:]
+  r = json.loads(kept.stdout.strip().splitlines()[-1])
+  assert r['torch_flush_denormal'] is False and r['torch_denormals_flushed'] is False
 
 
 def test_a_bad_cell_or_runner_is_refused_at_parse_time():
