@@ -184,7 +184,8 @@ def measure_torch(spec: dict) -> dict:
   # TensorFlow computes with denormals flushed to zero; the same here, or the comparison
   # measures the CPU's denormal arithmetic (slow on Intel, at 784 steps of a decaying
   # state) rather than the layers.
-  torch.set_flush_denormal(spec.get('torch_flush_denormal', True))
+  flush = spec.get('torch_flush_denormal', True)
+  torch.set_flush_denormal(flush)
   batch, pixels = spec['batch_size'], spec['pixels_per_step']
   data = mnist_data.load().train.take(batch * (spec['steps'] + 1))
   x = torch.from_numpy(data.images.reshape(len(data.images), 784 // pixels, pixels))
@@ -206,7 +207,7 @@ def measure_torch(spec: dict) -> dict:
   return {**spec, 'time_steps': 784 // pixels, 'build_seconds': build,
           'first_step_seconds': first, 'examples_per_sec': steady,
           'torch_threads': torch.get_num_threads(),
-          'torch_flush_denormal': spec.get('torch_flush_denormal', True),
+          'torch_flush_denormal': flush,
           # What the CPU did: a product below float32's normal range, kept or flushed.
           'torch_denormals_flushed': (torch.tensor([1e-38]) * 1e-3).item() == 0.0,
           'peak_rss_mb': _peak_rss_mb()}
@@ -403,8 +404,7 @@ def main(argv):
               ' them to zero.\n')
   # The kind of CPU, as each epoch's record names it: a ratio of one kind need not hold
   # on another (docs/speed.md).
-  described = machine.describe(onednn_opts=None)
-  cpu = ', '.join(p for p in (described['cpu'], described['vector_instructions']) if p)
+  cpu = machine.cpu_kind(machine.describe(onednn_opts=None))
   with open(_OUT.value + '.md', 'w', encoding='utf-8') as f:
     f.write(f'Made by `python benchmarks/{os.path.basename(__file__)}'
             f' {" ".join(sys.argv[1:])}'.rstrip()

@@ -58,6 +58,13 @@ def describe(onednn_opts, cpuinfo_path: str = CPUINFO) -> dict:
           'onednn_opts': onednn_opts}
 
 
+def cpu_kind(machine) -> str:
+  """The CPU and its widest vector instructions: 'Intel(R) Xeon(R) Processor, AVX-512
+  with AMX' (the instructions left out where not known)."""
+  parts = [machine.get('cpu') or 'unknown CPU', machine.get('vector_instructions')]
+  return ', '.join(p for p in parts if p)
+
+
 def text(machine) -> str:
   """One line for a log or a comparison: 'Intel(R) Xeon(R) Processor, AVX-512 with
   AMX, oneDNN rewrites on'; 'not recorded' for a record from before this field."""
@@ -65,5 +72,4 @@ def text(machine) -> str:
     return 'not recorded'
   onednn = {True: 'oneDNN rewrites on', False: 'oneDNN rewrites off'}.get(
       machine.get('onednn_opts'), 'oneDNN rewrites unknown')
-  parts = [machine.get('cpu') or 'unknown CPU', machine.get('vector_instructions'), onednn]
-  return ', '.join(p for p in parts if p)
+  return f'{cpu_kind(machine)}, {onednn}'
