@@ -119,6 +119,10 @@ _CLIP_NORM = flags.DEFINE_float('clip_norm', 5.0, 'Clip gradients to this global
 _SHIFT_PIXELS = flags.DEFINE_integer(
     'shift_pixels', 2, 'Shift each training image by up to this many pixels (random,'
     ' per example); 0 = no augmentation.', lower_bound=0, upper_bound=8)
+_ROTATE_DEGREES = flags.DEFINE_float(
+    'rotate_degrees', 0.0, 'Turn each training image about its centre by a random angle'
+    ' of up to this many degrees (per example, before the shift); 0 = none.',
+    lower_bound=0.0, upper_bound=45.0)
 _TOWERS = flags.DEFINE_integer(
     'towers', 2, 'Split each batch into N slices unrolled in parallel with shared weights'
     ' (same model and loss; 1.4-1.5x the examples/sec of 1 tower on 2 cores, see'
@@ -335,7 +339,7 @@ def config_from_flags() -> config_lib.TrainConfig:
       model=model, data_dir=_DATA_DIR.value, workdir='',
       epochs=_EPOCHS.value, batch_size=_BATCH_SIZE.value,
       learning_rate=_LEARNING_RATE.value, lr_schedule=_LR_SCHEDULE.value,
-      shift_pixels=_SHIFT_PIXELS.value, intra_op_threads=_INTRA_OP_THREADS.value,
+      shift_pixels=_SHIFT_PIXELS.value, rotate_degrees=_ROTATE_DEGREES.value, intra_op_threads=_INTRA_OP_THREADS.value,
       inter_op_threads=_INTER_OP_THREADS.value,
       train_examples=_TRAIN_EXAMPLES.value, test_examples=_TEST_EXAMPLES.value,
       validation_examples=_VALIDATION_EXAMPLES.value,

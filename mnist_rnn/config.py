@@ -57,6 +57,7 @@ class TrainConfig:
   learning_rate: float = 1e-3   # peak; cosine-decayed to 0 over `epochs`
   lr_schedule: str = 'cosine'   # 'cosine' | 'constant'
   shift_pixels: int = 2         # random translation of training images; 0 = none
+  rotate_degrees: float = 0.0   # random rotation of training images (before the shift)
   train_examples: int = 0       # 0 = all 60,000
   test_examples: int = 0        # 0 = all 10,000
   # Held out from the END of the training set (before train_examples takes the first

@@ -203,12 +203,13 @@ class Trainer:
 
   def batch_feed(self, epoch: int, order, b: int, total_steps: int) -> dict:
     """The feed_dict of batch `b` of `epoch` (whose example order is `order`): images
-    gathered and shifted, labels, the learning rate. A function of (seed, epoch, b)
+    gathered, turned and shifted, labels, the learning rate. A function of (seed, epoch, b)
     alone, so it can be made ahead and a resumed run sees the same batches."""
     cfg, m = self.config, self.model
     idx = order[b * cfg.batch_size:(b + 1) * cfg.batch_size]
-    images = augment.random_shift(self.train.images[idx], cfg.shift_pixels,
-                                  batch_rng(cfg.model.seed, epoch, b))
+    rng = batch_rng(cfg.model.seed, epoch, b)
+    images = augment.random_rotation(self.train.images[idx], cfg.rotate_degrees, rng)
+    images = augment.random_shift(images, cfg.shift_pixels, rng)
     start = (cfg.schedule_start_epoch - 1) * self.steps_per_epoch
     lr = learning_rate_at((epoch - 1) * self.steps_per_epoch + b - start,
                           total_steps - start, cfg.learning_rate, cfg.lr_schedule)

@@ -122,6 +122,8 @@ def test_the_optimizer_flag_builds_that_optimizer(optimizer, slot):
     (['--zoneout_h=0.1', '--num_layers=2'], ['one layer']),
     (['--zoneout_c=0.1', '--bidirectional'], ['one layer']),
     (['--zoneout_h=often'], ['zoneout_h']),
+    (['--rotate_degrees=-5'], ['--rotate_degrees=-5', '[0.0, 45.0]']),
+    (['--rotate_degrees=90'], ['--rotate_degrees=90', '[0.0, 45.0]']),
     (['--compare', '--compare_cells=lstm,gru', '--zoneout_c=0.5'],
      ['--compare_cells=lstm,gru trains gru', 'has no c']),
     (['--compare', '--compare_cells=lstm,rnn', '--gate_bias_init=chrono'],
@@ -137,14 +139,15 @@ def test_a_run_with_the_new_flags_resumes_and_refuses_other_values(tmp_path):
   workdir = str(tmp_path / 'run')
   args = [f'--flagfile={SMOKE}', '--train_examples=128', '--test_examples=64',
           '--gate_bias_init=chrono', '--recurrent_init=orthogonal', '--optimizer=rmsprop',
-          '--rmsprop_momentum=0.5', '--lr_schedule=constant', '--epochs=1',
-          f'--workdir={workdir}']
+          '--rmsprop_momentum=0.5', '--lr_schedule=constant', '--rotate_degrees=10',
+          '--epochs=1', f'--workdir={workdir}']
   first = run_cli(*args)
   assert first.returncode == 0, first.stderr[-2000:]
   with open(os.path.join(workdir, 'flags.txt')) as f:
     saved = f.read().splitlines()
   for line in ('--gate_bias_init=chrono', '--recurrent_init=orthogonal',
-               '--optimizer=rmsprop', '--rmsprop_momentum=0.5', '--rmsprop_decay=0.9'):
+               '--optimizer=rmsprop', '--rmsprop_momentum=0.5', '--rmsprop_decay=0.9',
+               '--rotate_degrees=10.0'):
     assert line in saved
   more = run_cli(*args[:-2], '--epochs=2', f'--workdir={workdir}')
   assert more.returncode == 0, more.stderr[-2000:]

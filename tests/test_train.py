@@ -76,13 +76,17 @@ def test_a_short_last_batch_is_trained_and_evaluated_exactly_once(tmp_path, smal
     trainer.close()
 
 
-def test_batches_made_ahead_are_the_epochs_batches_in_order(tmp_path, small_data):
+@pytest.mark.parametrize('rotate_degrees', [0.0, 15.0])
+def test_batches_made_ahead_are_the_epochs_batches_in_order(tmp_path, small_data,
+                                                            rotate_degrees):
   """train_epoch makes each batch's feed on a second thread while the step before it
   runs: the steps still get exactly the batches of (seed, epoch, batch), in order, also
-  when an epoch resumes mid-way."""
+  when an epoch resumes mid-way; rotations are drawn from the batch's own generator
+  before its shifts, and without them the shifts are those drawn before the flag."""
   data = mnist_data.Mnist(small_data.train.take(100), small_data.test.take(32))
   config = config_lib.TrainConfig(model=config_lib.ModelConfig(num_units=8, seed=5),
-                                  workdir=str(tmp_path), batch_size=32, epochs=3)
+                                  workdir=str(tmp_path), batch_size=32, epochs=3,
+                                  rotate_degrees=rotate_degrees)
   trainer = train.Trainer(config, data)
   fed = []
 
@@ -102,7 +106,12 @@ def test_batches_made_ahead_are_the_epochs_batches_in_order(tmp_path, small_data
     order = train.epoch_order(5, 2, 100)
     for b, feed in zip((1, 2, 3), fed):
       idx = order[b * 32:(b + 1) * 32]
-      images = augment.random_shift(data.train.images[idx], 2, train.batch_rng(5, 2, b))
+      rng = train.batch_rng(5, 2, b)
+      if rotate_degrees:
+        images = augment.random_shift(
+            augment.random_rotation(data.train.images[idx], rotate_degrees, rng), 2, rng)
+      else:  # exactly the batches of the runs before --rotate_degrees
+        images = augment.random_shift(data.train.images[idx], 2, rng)
       n = len(idx)
       np.testing.assert_array_equal(feed[m.images][:n], images)
       np.testing.assert_array_equal(feed[m.labels][:n], data.train.labels[idx])
@@ -236,6 +245,51 @@ def test_random_shift_moves_each_image_within_bounds():
   cols = [np.argmax(s.any(axis=0)) for s in shifted]
   assert set(rows) == set(range(8, 13)) and set(cols) == set(range(8, 13))
   assert augment.random_shift(images, 0, np.random.default_rng(0)) is images
+
+
+def test_random_rotation_turns_about_the_centre():
+  """A quarter turn moves every pixel exactly (no interpolation): the image is
+  np.rot90's; small angles keep a central blob's ink and its centre of mass."""
+
+  class Fixed:  # an rng whose angles are given
+    def __init__(self, angles):
+      self.angles = np.asarray(angles, np.float64)
+
+    def uniform(self, low, high, n):
+      assert (low, high, n) == (-90.0, 90.0, len(self.angles))
+      return self.angles
+
+  images = np.random.default_rng(2).random((2, 28, 28), np.float32)
+  turned = augment.random_rotation(images, 90.0, Fixed([90.0, -90.0]))
+  np.testing.assert_allclose(turned[0], np.rot90(images[0], k=-1), atol=1e-5)
+  np.testing.assert_allclose(turned[1], np.rot90(images[1], k=1), atol=1e-5)
+  assert turned.dtype == np.float32 and turned.shape == images.shape
+  blob = np.zeros((64, 28, 28), np.float32)
+  blob[:, 11:17, 11:17] = 1.0
+  rng = np.random.default_rng(3)
+  small = augment.random_rotation(blob, 15.0, rng)
+  np.testing.assert_allclose(small.sum(axis=(1, 2)), blob[0].sum(), rtol=0.02)
+  ys, xs = np.mgrid[0:28, 0:28]
+  for image in small:
+    centre = ((image * ys).sum() / image.sum(), (image * xs).sum() / image.sum())
+    np.testing.assert_allclose(centre, (13.5, 13.5), atol=1e-3)
+  assert any(not np.array_equal(image, blob[0]) for image in small)  # turned at all
+  before = rng.bit_generator.state
+  assert augment.random_rotation(blob, 0.0, rng) is blob
+  assert rng.bit_generator.state == before  # 0 draws nothing
+
+
+def test_random_rotation_draws_each_angle_within_the_bound():
+  """Each image is the one scipy.ndimage.rotate turns by that image's drawn angle."""
+  from scipy import ndimage  # pylint: disable=g-import-not-at-top
+  images = np.random.default_rng(4).random((50, 28, 28), np.float32)
+  turned = augment.random_rotation(images, 20.0, np.random.default_rng(9))
+  angles = np.random.default_rng(9).uniform(-20.0, 20.0, 50)
+  assert np.abs(angles).max() <= 20.0 and np.abs(angles).max() > 15.0
+  for image, out, angle in zip(images, turned, angles):
+    # ndimage.rotate's angle runs the other way in row-down coordinates.
+    expected = ndimage.rotate(image, -angle, reshape=False, order=1, mode='constant')
+    np.testing.assert_allclose(out, expected, atol=1e-4)
 
 
 @pytest.mark.parametrize('max_shift', [1, 2, 3])
