@@ -29,9 +29,10 @@ RESUME_KEYS = ('cell', 'runner', 'time_major', 'num_units', 'num_layers', 'bidir
                'batch_size', 'train_examples', 'validation_examples', 'zoneout_c',
                'zoneout_h', 'fused_h_gradient', 'early_stopping_patience')
 # The value a flag added later had in a flags.txt written before it: zoneout was off,
-# the fused cells took h's gradient as tf.matmul does, and every epoch was trained.
+# the fused cells took h's gradient as tf.matmul does, every epoch was trained and no
+# image was turned.
 BEFORE_THE_FLAG = {'zoneout_c': '0.0', 'zoneout_h': '0.0', 'fused_h_gradient': 'matmul',
-                   'early_stopping_patience': '0'}
+                   'early_stopping_patience': '0', 'rotate_degrees': '0.0'}
 
 
 class WorkdirError(errors.ReportedError, ValueError):

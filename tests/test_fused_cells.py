@@ -343,10 +343,11 @@ def test_a_fused_folder_from_before_the_flag_resumes_only_with_the_old_form():
   assert workdir_lib.resume_conflicts(lstm, {**now, 'cell': 'lstm'}) == []
   assert workdir_lib.flags_before_the_flag(before) == [
       '--zoneout_c=0.0', '--zoneout_h=0.0', '--fused_h_gradient=matmul',
-      '--early_stopping_patience=0']
+      '--early_stopping_patience=0', '--rotate_degrees=0.0']
   assert workdir_lib.flags_before_the_flag({**before, 'zoneout_c': '0.0', 'zoneout_h': '0.0',
                                             'fused_h_gradient': 'matmul',
-                                            'early_stopping_patience': '0'}) == []
+                                            'early_stopping_patience': '0',
+                                            'rotate_degrees': '0.0'}) == []
 
 
 def test_an_unknown_form_is_refused():
