@@ -22,11 +22,12 @@ CURVES = (('train_accuracy', 'train', '-'), ('validation_accuracy', 'validation'
           ('test_accuracy', 'test', ':'))
 
 
-def figure(folders: list, columns: int = 3):
+def figure(folders: list, columns: int = 3, ymin: float = 0.0):
   """A Figure with one panel per run folder, in rows of at most `columns` panels (in the
   order given, row by row; the unused places of the last row left blank); each panel's
   title names the folder and its last epoch's test accuracy, or, for a run stopped early
-  (--early_stopping_patience), its model's epoch (a vertical line) and test accuracy."""
+  (--early_stopping_patience), its model's epoch (a vertical line) and test accuracy.
+  The accuracy axis runs from `ymin` to 100% (points below it are cut off)."""
   cols = min(columns, len(folders))
   rows = -(-len(folders) // cols)
   fig, axes = plt.subplots(rows, cols, figsize=(6 * cols, 4.2 * rows), squeeze=False)
@@ -51,7 +52,7 @@ def figure(folders: list, columns: int = 3):
     ax.set_title(f'{name} ({last})')
     ax.set_xlabel('epoch')
     ax.set_ylabel('accuracy (%)')
-    ax.set_ylim(0, 100)
+    ax.set_ylim(ymin, 100)
     ax.xaxis.get_major_locator().set_params(integer=True)
     ax.grid(alpha=0.3)
     ax.legend(loc='best')
@@ -107,14 +108,21 @@ def main(argv=None) -> int:
   parser.add_argument('--at_epochs', default='',
                       help='comma-separated epochs: also print each run\'s validation'
                       ' and train accuracy at them (a Markdown table)')
+  parser.add_argument('--ymin', type=float, default=0.0,
+                      help='the accuracy axis starts here (%%), e.g. 96 to tell the last'
+                      ' epochs of runs near 99%% apart')
   args = parser.parse_args(argv)
+  if not 0.0 <= args.ymin < 100.0:
+    sys.stderr.write(f'run_curves: error: --ymin={args.ymin:g}: give a percentage in'
+                     ' [0, 100)\n')
+    return 1
   missing = [f for f in args.folders
              if not os.path.exists(os.path.join(f, metrics_log.FILE_NAME))]
   if missing:
     sys.stderr.write(f'run_curves: error: no {metrics_log.FILE_NAME} in'
                      f' {", ".join(missing)}\n')
     return 1
-  fig = figure(args.folders)
+  fig = figure(args.folders, ymin=args.ymin)
   fig.savefig(args.out, dpi=100)
   plt.close(fig)
   print(args.out)

@@ -98,6 +98,16 @@ def test_run_curves_draw_each_epoch_of_train_validation_and_test(tmp_path, capsy
   assert run_curves.main([str(run), '--out', str(tmp_path / 'c.png')]) == 0
   assert (tmp_path / 'c.png').read_bytes()[:8] == b'\x89PNG\r\n\x1a\n'
   assert capsys.readouterr().out == str(tmp_path / 'c.png') + '\n'
+  # --ymin: the axis starts there, so runs near 99% can be told apart.
+  fig = run_curves.figure([str(run)], ymin=96.0)
+  try:
+    assert fig.axes[0].get_ylim() == (96.0, 100.0)
+  finally:
+    plots.plt.close(fig)
+  assert run_curves.main([str(run), '--out', str(tmp_path / 'd.png'), '--ymin=100']) == 1
+  assert capsys.readouterr().err == ('run_curves: error: --ymin=100: give a percentage in'
+                                     ' [0, 100)\n')
+  assert not (tmp_path / 'd.png').exists()
   assert run_curves.summary_table([str(run)]).splitlines()[2] == (
       '| run | 2 | 50.00% / 55.00% / 54.00% | 55.00% (2): 54.00% | 302 | 1.00 h |')
   assert run_curves.main([str(tmp_path / 'nope'), '--out', str(tmp_path / 'd.png')]) == 1
