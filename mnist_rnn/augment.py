@@ -38,8 +38,8 @@ def random_rotation(images: np.ndarray, max_degrees: float,
       np.broadcast_to(np.arange(n, dtype=np.float64)[:, None, None], (n, height, width)),
       cos * y - sin * x + cy,
       sin * y + cos * x + cx])
-  return ndimage.map_coordinates(images, coordinates, order=1, mode='constant',
-                                 cval=0.0).astype(np.float32)
+  return ndimage.map_coordinates(images, coordinates, output=np.float32, order=1,
+                                 mode='constant', cval=0.0)
 
 
 def random_shift(images: np.ndarray, max_shift: int, rng: np.random.Generator) -> np.ndarray:
