@@ -1,5 +1,8 @@
-"""Two recipes, each trained with several seeds, compared seed by seed on the final
-validation and test accuracy of their committed run folders.
+"""Compares two recipes' run folders, several seeds each, on final accuracy.
+
+Each recipe is a group of run folders that differ only in --seed (and in where and on how
+many threads they ran); the final validation
+and test accuracy of their runs are compared seed by seed:
 
     python -m study.compare_runs \\
         --a=docs/runs/sequential_mnist,docs/runs/sequential_mnist_seed1,docs/runs/sequential_mnist_seed2 \\
