@@ -1,8 +1,8 @@
 """Compares two recipes' run folders, several seeds each, on final accuracy.
 
-Each recipe is a group of run folders that differ only in --seed (and in where and on how
-many threads they ran); the final validation
-and test accuracy of their runs are compared seed by seed:
+Each recipe is a group of run folders that differ only in --seed (and in where and on
+how many threads they ran); the final validation and test accuracy of their runs are
+compared seed by seed:
 
     python -m study.compare_runs \\
         --a=docs/runs/sequential_mnist,docs/runs/sequential_mnist_seed1,docs/runs/sequential_mnist_seed2 \\
