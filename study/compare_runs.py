@@ -70,9 +70,11 @@ def read_run(folder: str) -> Run:
                     ' nothing may choose between recipes without one')
   if int(saved.get('early_stopping_patience', '0')) > 0:
     model_epoch = last['best_validation_epoch']
-    validation, test = last['best_validation_accuracy'], last['test_accuracy_at_best_validation']
+    validation = last['best_validation_accuracy']
+    test = last['test_accuracy_at_best_validation']
   else:
-    model_epoch, validation, test = last['epoch'], last['validation_accuracy'], last['test_accuracy']
+    model_epoch = last['epoch']
+    validation, test = last['validation_accuracy'], last['test_accuracy']
   recipe = {k: v for k, v in saved.items() if k not in NOT_THE_RECIPE}
   return Run(folder, int(saved['seed']), recipe, last['epoch'], model_epoch, validation, test)
 
@@ -120,17 +122,13 @@ def _interval(summary: statistics.Summary) -> str:
           f' (n = {summary.n})')
 
 
-def _points(value: float) -> str:
-  return f'{100 * value:+.2f}'.replace('-', '\u2212')
-
-
 def _difference(d) -> str:
   if d is None:
     return 'no test: the recipes share fewer than 2 seeds'
+  mean, low, high = (statistics.points(x) for x in (d.mean, d.ci_low, d.ci_high))
   if math.isnan(d.p):
-    return f'{_points(d.mean)} points in each of the {d.n} seeds, no test (no spread)'
-  return (f'{_points(d.mean)} points [{_points(d.ci_low)}, {_points(d.ci_high)}],'
-          f' p = {d.p:.2g} (n = {d.n})')
+    return f'{mean} points in each of the {d.n} seeds, no test (no spread)'
+  return f'{mean} points [{low}, {high}], p = {d.p:.2g} (n = {d.n})'
 
 
 def report(a: list, b: list, a_label: str, b_label: str) -> str:

@@ -135,7 +135,7 @@ def seeds_needed(mean: float, sd: float, power: float = 0.8, alpha: float = ALPH
   return None
 
 
-def _points(value: float) -> str:
+def points(value: float) -> str:
   """A fraction as signed percentage points, with a real minus sign."""
   return f'{100 * value:+.2f}'.replace('-', '\u2212')
 
@@ -145,9 +145,9 @@ def describe_difference(d: Difference) -> str:
   'GRU − LSTM (static): +0.03 points [−0.04, +0.10], not significant (p = 0.38,
   Holm-adjusted 0.76, n = 5)'."""
   if math.isnan(d.p):
-    return (f'{d.label}: {_points(d.mean)} points in each of the {d.n} seeds alike, no'
+    return (f'{d.label}: {points(d.mean)} points in each of the {d.n} seeds alike, no'
             ' test possible (no spread)')
   verdict = 'significant' if d.significant else 'not significant'
-  return (f'{d.label}: {_points(d.mean)} points [{_points(d.ci_low)},'
-          f' {_points(d.ci_high)}], {verdict} (p = {d.p:.2g}, Holm-adjusted'
+  return (f'{d.label}: {points(d.mean)} points [{points(d.ci_low)},'
+          f' {points(d.ci_high)}], {verdict} (p = {d.p:.2g}, Holm-adjusted'
           f' {d.p_holm:.2g}, n = {d.n})')
