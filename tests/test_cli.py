@@ -1,5 +1,6 @@
-"""The real CLI, end to end in a subprocess: every cell x runner on a few hundred
-examples (the CPU smoke test), and bad input failing with one line."""
+"""The real CLI, end to end in a process of its own: every cell x runner on a few
+hundred examples (the CPU smoke test, in a new interpreter), and bad input failing
+with one line."""
 
 import json
 import os
@@ -9,15 +10,28 @@ import sys
 
 import pytest
 
+from tests import cli_zygote
+
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 SMOKE = os.path.join(ROOT, 'configs', 'smoke.flags')
 
 
-def run_cli(*args, timeout=300, cwd=ROOT, env=None):
-  env = dict(os.environ, **(env or {}))
-  env.pop('TF_USE_LEGACY_KERAS', None)  # the program must set it itself
-  return subprocess.run([sys.executable, os.path.join(ROOT, 'train_mnist_rnn.py'), *args],
-                        cwd=cwd, env=env, capture_output=True, text=True, timeout=timeout)
+def run_cli(*args, timeout=300, cwd=ROOT, env=None, fresh=False, program='train_mnist_rnn.py'):
+  """`python train_mnist_rnn.py ARGS` in a process of its own, as a user runs it.
+
+  The process is forked from a helper that has imported TensorFlow already
+  (tests/cli_zygote.py: ~5 s of CPU saved per command). `fresh`, or an `env` that sets
+  what TensorFlow reads at import: a new Python interpreter instead, for what only a
+  fresh start shows (the program selecting legacy Keras itself, TensorFlow's start-up
+  lines, a module missing from the path).
+  """
+  environ = dict(os.environ, **(env or {}))
+  environ.pop('TF_USE_LEGACY_KERAS', None)  # the program must set it itself
+  path = os.path.join(ROOT, program)
+  if fresh or env:
+    return subprocess.run([sys.executable, path, *args], cwd=cwd, env=environ,
+                          capture_output=True, text=True, timeout=timeout)
+  return cli_zygote.run(path, args, cwd, environ, timeout)
 
 
 def assert_one_line_error(result, *fragments, program='train_mnist_rnn.py'):
@@ -38,7 +52,8 @@ def assert_one_line_error(result, *fragments, program='train_mnist_rnn.py'):
     ['--cell=fused_lstm', '--runner=dynamic', '--time_major'],
 ], ids=['lstm-static', 'gru-dynamic', 'rnn-2layers-bidirectional', 'fused_lstm-time_major'])
 def test_smoke_run_writes_metrics_and_logs_the_check(tmp_path, args):
-  result = run_cli(f'--flagfile={SMOKE}', *args, f'--workdir={tmp_path}')
+  # A new interpreter, as CI's smoke test and a user start it (run_cli's `fresh`).
+  result = run_cli(f'--flagfile={SMOKE}', *args, f'--workdir={tmp_path}', fresh=True)
   assert result.returncode == 0, result.stderr[-3000:]
   with open(tmp_path / 'metrics.jsonl') as f:
     records = [json.loads(line) for line in f]
@@ -73,7 +88,7 @@ def test_smoke_run_writes_metrics_and_logs_the_check(tmp_path, args):
 
 def test_startup_lines_show_with_verbosity():
   from models import tf_env  # pylint: disable=g-import-not-at-top
-  result = run_cli('--inspect', '--num_units=8', '--verbosity=1')
+  result = run_cli('--inspect', '--num_units=8', '--verbosity=1', fresh=True)
   assert result.returncode == 0, result.stderr[-2000:]
   # This machine has no GPU: TensorFlow says so in its own start-up lines.
   assert re.search(r'^[IWEF]0000 .*cuda', result.stderr, re.M | re.I), result.stderr[:2000]
@@ -211,7 +226,7 @@ def test_errors_are_the_only_line_and_leave_nothing_behind(args, fragment, tmp_p
 
 
 def test_a_flagfile_preset_with_other_flags_gets_its_own_folder(tmp_path):
-  first = run_cli(f'--flagfile={SMOKE}', '--epochs=1', cwd=tmp_path)
+  first = run_cli(f'--flagfile={SMOKE}', '--epochs=1', cwd=tmp_path, fresh=True)
   assert first.returncode == 0, first.stderr[-2000:]
   # The README's example: the same preset with a later flag is another run.
   second = run_cli(f'--flagfile={SMOKE}', '--epochs=1', '--cell=gru', cwd=tmp_path)

@@ -187,9 +187,7 @@ PREDICT = 'predict_mnist_rnn.py'
 
 
 def run_predict(*args):
-  env = {k: v for k, v in os.environ.items() if k != 'TF_USE_LEGACY_KERAS'}
-  return subprocess.run([sys.executable, os.path.join(ROOT, 'predict_mnist_rnn.py'), *args],
-                        cwd=ROOT, env=env, capture_output=True, text=True, timeout=300)
+  return run_cli(*args, program='predict_mnist_rnn.py')
 
 
 def as_users_picture(image, rng):
