@@ -27,6 +27,8 @@ tf1 = tf.compat.v1
 STEPS = 512
 RUN = ['--train_examples=4096', '--test_examples=256', '--batch_size=8', '--num_units=16',
        '--epochs=3']
+# For tests of what happens between runs (no signal to land inside an epoch): 8 steps.
+SHORT = ['--train_examples=512', '--test_examples=256', '--batch_size=64', '--num_units=16']
 TIMING_KEYS = ('examples_per_sec', 'steady_examples_per_sec', 'epoch_seconds', 'build_seconds')
 
 
@@ -118,9 +120,9 @@ def test_signal_saves_current_weights_exits_nonzero_and_resumes(reference, tmp_p
 
 
 def test_continuing_a_finished_run_is_a_recorded_warm_restart(tmp_path):
-  first = run_cli(*RUN[:-1], '--epochs=1', f'--workdir={tmp_path}')
+  first = run_cli(*SHORT, '--epochs=1', f'--workdir={tmp_path}')
   assert first.returncode == 0  # (a rerun of a finished run: test_cli's smoke run)
-  hint = [l for l in run_cli(*RUN[:-1], '--epochs=1', f'--workdir={tmp_path}').stderr
+  hint = [l for l in run_cli(*SHORT, '--epochs=1', f'--workdir={tmp_path}').stderr
           .splitlines() if 'nothing to train' in l][0]
   # A command to paste as it is: a real number (the new total), no <placeholder>.
   command = (f'python train_mnist_rnn.py --flagfile={tmp_path}/flags.txt'
@@ -131,7 +133,7 @@ def test_continuing_a_finished_run_is_a_recorded_warm_restart(tmp_path):
   # The cosine schedule has ended: more epochs are refused without the choice, and
   # the refusal leaves the folder as it was.
   before = {p: (tmp_path / p).read_bytes() for p in os.listdir(tmp_path)}
-  more = run_cli(*RUN[:-1], '--epochs=2', f'--workdir={tmp_path}')
+  more = run_cli(*SHORT, '--epochs=2', f'--workdir={tmp_path}')
   assert_one_line_error(more, 'has finished its cosine schedule', command)
   assert {p: (tmp_path / p).read_bytes() for p in os.listdir(tmp_path)} == before
   # The exact command of the hint trains epoch 2 from the peak learning rate again.
@@ -144,7 +146,7 @@ def test_continuing_a_finished_run_is_a_recorded_warm_restart(tmp_path):
   assert [(s['first_epoch'], s['last_epoch'], s['schedule_start_epoch'])
           for s in segments] == [(1, 1, 1), (2, 2, 2)]
   assert '--epochs=1' in segments[0]['flags'] and '--epochs=2' in segments[1]['flags']
-  evaluated = run_cli(*RUN[:-1], '--epochs=2', f'--workdir={tmp_path}', '--eval_only')
+  evaluated = run_cli(*SHORT, '--epochs=2', f'--workdir={tmp_path}', '--eval_only')
   assert evaluated.returncode == 0
   assert f'acc {records(tmp_path)[-1]["test_accuracy"]:.4f}' in evaluated.stderr
   assert 'states.h == outputs[-1]: True' in evaluated.stderr
@@ -175,10 +177,10 @@ def test_a_finished_run_asked_again_answers_from_its_files(reference, tmp_path):
 
 
 def test_a_new_default_folder_names_the_finished_run_beside_it(tmp_path):
-  first = run_cli(*RUN[:-1], '--epochs=1', cwd=tmp_path)
+  first = run_cli(*SHORT, '--epochs=1', cwd=tmp_path)
   assert first.returncode == 0, first.stderr[-2000:]
   (finished,) = os.listdir(tmp_path / 'runs')
-  more = run_cli(*RUN[:-1], '--epochs=2', cwd=tmp_path)
+  more = run_cli(*SHORT, '--epochs=2', cwd=tmp_path)
   assert more.returncode == 0 and 'epoch 2/2' in more.stderr, more.stderr[-2000:]
   (line,) = [l for l in more.stderr.splitlines() if 'holds a finished run' in l]
   new = sorted(set(os.listdir(tmp_path / 'runs')) - {finished})[0]
@@ -190,7 +192,7 @@ def test_a_new_default_folder_names_the_finished_run_beside_it(tmp_path):
       f' --workdir={folder} --epochs=2 --restart_schedule')
   # Before anything trains; and another configuration (a seed) is not named.
   assert more.stderr.index('holds a finished run') < more.stderr.index('epoch 1/2')
-  other = run_cli(*RUN[:-1], '--epochs=2', '--seed=1', cwd=tmp_path)
+  other = run_cli(*SHORT, '--epochs=2', '--seed=1', cwd=tmp_path)
   assert other.returncode == 0 and 'holds a finished run' not in other.stderr
 
 
@@ -225,13 +227,13 @@ def test_learning_rate_of_a_warm_restart(tmp_path):
 
 
 def test_a_corrupted_metrics_line_is_kept_and_its_epoch_recreated(tmp_path):
-  first = run_cli(*RUN[:-1], '--epochs=2', '--lr_schedule=constant', f'--workdir={tmp_path}')
+  first = run_cli(*SHORT, '--epochs=2', '--lr_schedule=constant', f'--workdir={tmp_path}')
   assert first.returncode == 0
   lines = (tmp_path / 'metrics.jsonl').read_text().splitlines(keepends=True)
   original = json.loads(lines[0])
   lines[0] = lines[0][:40] + '\x00garbage\n'
   (tmp_path / 'metrics.jsonl').write_text(''.join(lines))
-  more = run_cli(*RUN[:-1], '--epochs=3', '--lr_schedule=constant', f'--workdir={tmp_path}')
+  more = run_cli(*SHORT, '--epochs=3', '--lr_schedule=constant', f'--workdir={tmp_path}')
   assert more.returncode == 0, more.stderr[-2000:]
   assert (f'{tmp_path}/metrics.jsonl line 1 could not be read (not JSON); it is kept in'
           ' metrics.jsonl.unreadable') in more.stderr
