@@ -182,8 +182,8 @@ def run(program: str, args, cwd: str, environ: dict, timeout: float):
     with tempfile.TemporaryDirectory() as folder:
       out, err = os.path.join(folder, 'stdout'), os.path.join(folder, 'stderr')
       helper.stdin.write(json.dumps(dict(
-          program=program, args=list(args), cwd=str(cwd), environ=dict(environ),
-          stdout=out, stderr=err, timeout=timeout)) + '\n')
+          program=program, args=[os.fspath(a) for a in args], cwd=os.fspath(cwd),
+          environ=dict(environ), stdout=out, stderr=err, timeout=timeout)) + '\n')
       helper.stdin.flush()
       line = helper.stdout.readline()
       if not line:
