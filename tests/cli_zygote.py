@@ -66,6 +66,7 @@ def _child(request: dict, channels: tuple, set_by_import: dict) -> None:
     os.environ.update(set_by_import)
     null = os.open(os.devnull, os.O_RDONLY)
     os.dup2(null, 0)
+    os.close(null)
     for fd, path in ((1, request['stdout']), (2, request['stderr'])):
       target = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o644)
       os.dup2(target, fd)
@@ -120,7 +121,6 @@ def main() -> None:
   channels = (requests.fileno(), answers.fileno())
   for line in requests:
     request = json.loads(line)
-    answers.flush()
     sys.stdout.flush()
     sys.stderr.flush()
     start = time.monotonic()
@@ -135,50 +135,55 @@ def main() -> None:
 # -- the tests' side ----------------------------------------------------------
 
 
+def _own_environ() -> dict:
+  """This process's environment as the programs start with it: without
+  TF_USE_LEGACY_KERAS, which they set themselves."""
+  return {k: v for k, v in os.environ.items() if k != 'TF_USE_LEGACY_KERAS'}
+
+
 def _import_environ(environ: dict) -> dict:
   return {k: v for k, v in environ.items()
           if k.startswith(_READ_AT_IMPORT) and k != 'TF_USE_LEGACY_KERAS'}
 
 
 class _Helper:
-  """This process's helper: started on first use, ended when this process ends."""
+  """This process's helper: started on first use with this process's environment,
+  ended when this process ends."""
 
   _lock = threading.Lock()
   _process = None
-  _environ = None
 
   @classmethod
-  def get(cls, environ: dict):
+  def get(cls):
     if cls._process is not None and cls._process.poll() is not None:
       cls._process = None  # it died: start another
     if cls._process is None:
-      cls._environ = _import_environ(environ)
       cls._process = subprocess.Popen(
-          [sys.executable, '-m', 'tests.cli_zygote'], cwd=ROOT, env=environ,
+          [sys.executable, '-m', 'tests.cli_zygote'], cwd=ROOT, env=_own_environ(),
           stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True)
       atexit.register(cls._process.stdin.close)
     return cls._process
 
-  @classmethod
-  def can_fork(cls, environ: dict) -> bool:
-    return cls._process is None or _import_environ(environ) == cls._environ
+  @staticmethod
+  def can_fork(environ: dict) -> bool:
+    return _import_environ(environ) == _import_environ(_own_environ())
 
 
-def run(program: str, args, cwd: str, environ: dict, timeout: float):
+def run(program: str, args, cwd: str, environ: dict, timeout: float, fresh: bool = False):
   """As `subprocess.run([sys.executable, program, *args], cwd=cwd, env=environ,
   capture_output=True, text=True, timeout=timeout)`, in a process forked from the
-  helper; a fresh interpreter where `environ` sets what TensorFlow reads at import
-  differently from the helper's (the helper starts with the first call's).
+  helper; in a new interpreter, as subprocess.run, when `fresh` or when `environ`
+  sets what TensorFlow reads at import differently from this process's environment.
 
   Raises:
     subprocess.TimeoutExpired: as subprocess.run does, the process killed.
   """
   command = [sys.executable, program, *args]
+  if fresh or not _Helper.can_fork(environ):
+    return subprocess.run(command, cwd=cwd, env=environ, capture_output=True, text=True,
+                          timeout=timeout)
   with _Helper._lock:  # pylint: disable=protected-access
-    if not _Helper.can_fork(environ):  # pylint: disable=protected-access
-      return subprocess.run(command, cwd=cwd, env=environ, capture_output=True, text=True,
-                            timeout=timeout)
-    helper = _Helper.get(environ)  # pylint: disable=protected-access
+    helper = _Helper.get()  # pylint: disable=protected-access
     with tempfile.TemporaryDirectory() as folder:
       out, err = os.path.join(folder, 'stdout'), os.path.join(folder, 'stderr')
       helper.stdin.write(json.dumps(dict(

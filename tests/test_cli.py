@@ -5,8 +5,6 @@ with one line."""
 import json
 import os
 import re
-import subprocess
-import sys
 
 import pytest
 
@@ -27,11 +25,7 @@ def run_cli(*args, timeout=300, cwd=ROOT, env=None, fresh=False, program='train_
   """
   environ = dict(os.environ, **(env or {}))
   environ.pop('TF_USE_LEGACY_KERAS', None)  # the program must set it itself
-  path = os.path.join(ROOT, program)
-  if fresh or env:
-    return subprocess.run([sys.executable, path, *args], cwd=cwd, env=environ,
-                          capture_output=True, text=True, timeout=timeout)
-  return cli_zygote.run(path, args, cwd, environ, timeout)
+  return cli_zygote.run(os.path.join(ROOT, program), args, cwd, environ, timeout, fresh)
 
 
 def assert_one_line_error(result, *fragments, program='train_mnist_rnn.py'):
