@@ -2,7 +2,7 @@
 
 A committed run reruns its first epochs to the last digit only on the kind of CPU it
 was recorded on: the AVX-512 EPYC and the AVX-512/AMX Xeon compute the same values, the
-AVX2 EPYC others (docs/results.md, "Across kinds of CPU"). So each epoch's record says
+AVX2 EPYC others (docs/mnist_784_log.md, "Across kinds of CPU"). So each epoch's record says
 which CPU computed it and whether TensorFlow's oneDNN rewrites were on (TensorFlow
 decides that by the CPU too), and study.first_epochs names both when a rerun differs.
 No TensorFlow here: the trainer passes in what TensorFlow reports.

@@ -56,7 +56,7 @@ def machine_note(committed: list, rerun: list) -> str:
     return ''
   return (f'the committed epochs were computed on {machine.text(old)}; this rerun on'
           f' {machine.text(new)}: a committed run reruns exactly only on the kind of CPU'
-          ' it was recorded on (docs/results.md, "Across kinds of CPU")')
+          ' it was recorded on (docs/mnist_784_log.md, "Across kinds of CPU")')
 
 
 def rerun(flags_file: str, workdir: str, epochs: int, poll_seconds: float = 1.0) -> tuple:
